@@ -1,0 +1,1 @@
+"""tusportal: a tus 1.0.0 ingest portal."""
