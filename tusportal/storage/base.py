@@ -1,0 +1,79 @@
+"""The Store protocol: a small required interface plus optional capabilities.
+
+Required (every store):
+- `create(key)` makes an empty object.
+- `size(key)` is the number of bytes the store holds (0 for a missing object). After a crash this
+  may differ from the committed offset in PostgreSQL; the service reconciles the two.
+- `truncate(key, size)` drops bytes past `size` (the service calls it for garbage past the
+  committed offset, and to discard a rejected chunk).
+- `writer(key, offset, hashers)` appends from `offset`. Callers serialize writers per key (the
+  PostgreSQL lease); a store never sees two writers on one key.
+- `make_durable(key)` returns once every written byte survives a power loss (fsync).
+
+Optional capabilities, checked with isinstance() by whoever needs them (the advertised
+Tus-Extension list follows from them):
+- `Terminator.delete(key)`: termination and cleanup.
+- `RangeReader.read(key, start, end)`: GET downloads.
+- `LocalFiles.path(key)`: a local path, so downloads can use sendfile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+
+class Hasher(Protocol):
+    def update(self, data: bytes, /) -> None: ...
+
+
+class Writer(Protocol):
+    """Appends to one object. Not safe for concurrent use."""
+
+    @property
+    def written(self) -> int:
+        """Bytes whose write has completed (reached the OS), counted from the start offset."""
+        ...
+
+    async def write(self, data: bytes) -> None:
+        """Queue `data`; may return before it is written. Errors surface here or in `flush`."""
+        ...
+
+    async def flush(self, *, fsync: bool = False) -> int:
+        """Wait until everything queued is written (and fsync'd if asked); returns `written`."""
+        ...
+
+    async def close(self) -> None:
+        """Flush and release resources. Safe to call twice and after an error."""
+        ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    async def create(self, key: str) -> None: ...
+
+    async def size(self, key: str) -> int: ...
+
+    async def truncate(self, key: str, size: int) -> None: ...
+
+    def writer(self, key: str, offset: int, hashers: list[Hasher] | None = None) -> Writer: ...
+
+    async def make_durable(self, key: str) -> None: ...
+
+
+@runtime_checkable
+class Terminator(Protocol):
+    async def delete(self, key: str) -> None: ...
+
+
+@runtime_checkable
+class RangeReader(Protocol):
+    def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        """Yield the bytes start..end (inclusive) in chunks."""
+        ...
+
+
+@runtime_checkable
+class LocalFiles(Protocol):
+    def path(self, key: str) -> Path: ...

@@ -1,0 +1,266 @@
+"""Local-disk store: one file per upload under a directory.
+
+Bodies are written without blocking the event loop: chunks are gathered into batches of at least
+`batch_bytes` and written by a worker thread with one write in flight while the next batch is
+received; a small remainder is written inline, which is faster for small bodies than a thread hop.
+Memory per writer is bounded by about two batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from tusportal.errors import StorageUnavailable
+from tusportal.storage.base import Hasher
+
+_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,200}$")
+_IOV_MAX = 512
+
+
+class InsufficientStorage(StorageUnavailable):
+    status = 507
+    code = "insufficient_storage"
+    message = "the server has no space left for this upload"
+
+
+def _translate(exc: OSError) -> StorageUnavailable:
+    import errno
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return InsufficientStorage()
+    return StorageUnavailable(f"storage error: {exc.strerror or exc}")
+
+
+def _pwrite_all(fd: int, bufs: list[bytes], pos: int, hashers: list[Hasher]) -> int:
+    for hasher in hashers:
+        for buf in bufs:
+            hasher.update(buf)
+    total = sum(len(b) for b in bufs)
+    if len(bufs) > _IOV_MAX:
+        bufs = [b"".join(bufs)]
+    done = os.pwritev(fd, bufs, pos) if len(bufs) > 1 else os.pwrite(fd, bufs[0], pos)
+    if done < total:
+        rest = memoryview(b"".join(bufs))[done:]
+        while rest:
+            n = os.pwrite(fd, rest, pos + done)
+            done += n
+            rest = rest[n:]
+    return total
+
+
+class LocalWriter:
+    def __init__(
+        self,
+        path: Path,
+        offset: int,
+        hashers: list[Hasher],
+        executor: ThreadPoolExecutor,
+        batch_bytes: int,
+    ):
+        self._path = path
+        self._fd: int | None = None
+        self._start = offset
+        self._done = offset  # position up to which writes completed
+        self._next = offset  # position of the next queued byte
+        self._buf: list[bytes] = []
+        self._buffered = 0
+        self._pending: asyncio.Future[int] | None = None
+        self._hashers = hashers
+        self._executor = executor
+        self._batch = batch_bytes
+
+    @property
+    def written(self) -> int:
+        return self._done - self._start
+
+    def _open(self) -> int:
+        if self._fd is None:
+            try:
+                self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            except OSError as exc:
+                raise _translate(exc) from exc
+        return self._fd
+
+    async def write(self, data: bytes) -> None:
+        if not data:
+            return
+        self._buf.append(data)
+        self._buffered += len(data)
+        if self._buffered >= self._batch:
+            await self._submit()
+
+    async def _wait_pending(self) -> None:
+        # shielded: a cancelled caller (a lock release request) must not lose track of a write
+        # that the thread is still doing; the next flush waits for it again
+        if self._pending is not None:
+            try:
+                written = await asyncio.shield(self._pending)
+            except OSError as exc:
+                self._pending = None
+                raise _translate(exc) from exc
+            self._pending = None
+            self._done += written
+
+    async def _submit(self) -> None:
+        await self._wait_pending()
+        bufs, size = self._buf, self._buffered
+        self._buf, self._buffered = [], 0
+        fd = self._open()
+        loop = asyncio.get_running_loop()
+        self._pending = loop.run_in_executor(self._executor, _pwrite_all, fd, bufs, self._next, self._hashers)
+        self._next += size
+
+    async def flush(self, *, fsync: bool = False) -> int:
+        if self._buffered:
+            if self._pending is None and self._buffered <= self._batch // 4:
+                # small remainder: write it here, a thread hop costs more than the write
+                bufs, size = self._buf, self._buffered
+                self._buf, self._buffered = [], 0
+                try:
+                    _pwrite_all(self._open(), bufs, self._next, self._hashers)
+                except OSError as exc:
+                    raise _translate(exc) from exc
+                self._next += size
+                self._done += size
+            else:
+                await self._submit()
+        await self._wait_pending()
+        if fsync and self._fd is not None:
+            loop = asyncio.get_running_loop()
+            try:
+                await loop.run_in_executor(self._executor, os.fsync, self._fd)
+            except OSError as exc:
+                raise _translate(exc) from exc
+        return self.written
+
+    async def close(self) -> None:
+        try:
+            await self.flush()
+        finally:
+            if self._pending is not None:
+                # an earlier error left a write in flight: let it finish before closing the fd
+                pending, self._pending = self._pending, None
+                with contextlib.suppress(OSError):
+                    self._done += await pending
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
+
+
+class LocalStore:
+    """Implements Store, Terminator, RangeReader and LocalFiles."""
+
+    def __init__(self, directory: Path, *, batch_bytes: int = 1 << 20, io_threads: int = 32):
+        self.directory = directory
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._executor = ThreadPoolExecutor(io_threads, thread_name_prefix="tusportal-io")
+        self._batch = batch_bytes
+        self._dir_lock = asyncio.Lock()
+        self._dir_requested = 0
+        self._dir_synced = 0
+
+    def path(self, key: str) -> Path:
+        if not _KEY.match(key):
+            raise ValueError(f"invalid storage key {key!r}")
+        return self.directory / key
+
+    async def create(self, key: str) -> None:
+        try:
+            fd = os.open(self.path(key), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        except OSError as exc:
+            raise _translate(exc) from exc
+        os.close(fd)
+
+    async def size(self, key: str) -> int:
+        try:
+            return os.stat(self.path(key)).st_size
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            raise _translate(exc) from exc
+
+    async def truncate(self, key: str, size: int) -> None:
+        try:
+            os.truncate(self.path(key), size)
+        except FileNotFoundError:
+            if size:
+                raise
+        except OSError as exc:
+            raise _translate(exc) from exc
+
+    def writer(self, key: str, offset: int, hashers: list[Hasher] | None = None) -> LocalWriter:
+        return LocalWriter(self.path(key), offset, hashers or [], self._executor, self._batch)
+
+    async def make_durable(self, key: str) -> None:
+        path = self.path(key)
+
+        def sync_file() -> None:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, sync_file)
+            await self._sync_directory()
+        except OSError as exc:
+            raise _translate(exc) from exc
+
+    async def _sync_directory(self) -> None:
+        # group commit: callers that arrive while a directory fsync runs share the next one
+        self._dir_requested += 1
+        wanted = self._dir_requested
+        async with self._dir_lock:
+            if self._dir_synced >= wanted:
+                return
+            target = self._dir_requested
+
+            def sync_dir() -> None:
+                fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+
+            await asyncio.get_running_loop().run_in_executor(self._executor, sync_dir)
+            self._dir_synced = target
+
+    async def delete(self, key: str) -> None:
+        try:
+            os.unlink(self.path(key))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise _translate(exc) from exc
+
+    async def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+        loop = asyncio.get_running_loop()
+        try:
+            fd = os.open(self.path(key), os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as exc:
+            raise _translate(exc) from exc
+        try:
+            pos = start
+            while pos <= end:
+                n = min(self._batch, end - pos + 1)
+                chunk = await loop.run_in_executor(self._executor, os.pread, fd, n, pos)
+                if not chunk:
+                    break
+                pos += len(chunk)
+                yield chunk
+        finally:
+            os.close(fd)
+
+    def keys(self) -> list[str]:
+        return [p.name for p in self.directory.iterdir() if _KEY.match(p.name)]
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,95 @@
+"""create_app: the ASGI application, given its dependencies (wired in cli.py)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tusportal.errors import TusError
+from tusportal.service import UploadService
+from tusportal.settings import Settings
+from tusportal.web import errors
+from tusportal.web.middleware import MethodOverride, TusResumableHeader
+from tusportal.web.tus import EXPOSED_HEADERS, TusConfig, TusEndpoints, extensions_for
+
+Hook = Callable[[], Awaitable[Any]]
+
+
+def create_app(
+    settings: Settings,
+    service: UploadService,
+    *,
+    startup: Hook | None = None,
+    shutdown: Hook | None = None,
+    readiness: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+) -> Starlette:
+    base_path = settings.normalized_base_path()
+    tus = TusEndpoints(
+        service,
+        TusConfig(
+            base_path=base_path,
+            public_base_url=settings.public_base_url,
+            trust_proxy_headers=settings.trust_proxy_headers,
+            max_size=settings.max_size,
+            extensions=extensions_for(service.store),
+        ),
+    )
+    ready = {"ok": False}
+
+    async def healthz(request: Request) -> Response:
+        if not ready["ok"]:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        checks = await readiness() if readiness else {}
+        ok = ready["ok"] and all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ok else "unavailable", "checks": checks},
+            status_code=200 if ok else 503,
+        )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if startup:
+            await startup()
+        ready["ok"] = True
+        try:
+            yield
+        finally:
+            ready["ok"] = False
+            if shutdown:
+                await shutdown()
+
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    middleware = [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "HEAD", "POST", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=EXPOSED_HEADERS,
+            max_age=86400,
+        ),
+        Middleware(MethodOverride),
+        Middleware(TusResumableHeader, base_path=base_path),
+    ]
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        *tus.routes(),
+    ]
+    return Starlette(
+        routes=routes,
+        middleware=middleware,
+        exception_handlers={TusError: errors.tus_error, Exception: errors.unexpected_error},
+        lifespan=lifespan,
+    )
