@@ -30,9 +30,7 @@ class Hasher(Protocol):
 
 def _unsupported(name: str) -> UnsupportedChecksumAlgorithm:
     supported = ", ".join(SUPPORTED_ALGORITHMS)
-    return UnsupportedChecksumAlgorithm(
-        f"unsupported checksum algorithm {name!r}; supported: {supported}"
-    )
+    return UnsupportedChecksumAlgorithm(f"unsupported checksum algorithm {name!r}; supported: {supported}")
 
 
 def parse_checksum(header: str | None) -> Checksum | None:
@@ -52,9 +50,7 @@ def parse_checksum(header: str | None) -> Checksum | None:
     except (binascii.Error, ValueError):
         raise InvalidChecksum(f"the {algorithm} digest is not valid base64") from None
     if len(digest) != DIGEST_SIZES[algorithm]:
-        raise InvalidChecksum(
-            f"a {algorithm} digest has {DIGEST_SIZES[algorithm]} bytes, got {len(digest)}"
-        )
+        raise InvalidChecksum(f"a {algorithm} digest has {DIGEST_SIZES[algorithm]} bytes, got {len(digest)}")
     return Checksum(algorithm, digest)
 
 

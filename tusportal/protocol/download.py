@@ -36,9 +36,7 @@ INLINE_PREFIXES = ("video/", "audio/")
 
 
 def _ascii_fallback(filename: str) -> str:
-    return "".join(
-        c if 0x20 <= ord(c) <= 0x7E and c not in _FALLBACK_UNSAFE else "_" for c in filename
-    )
+    return "".join(c if 0x20 <= ord(c) <= 0x7E and c not in _FALLBACK_UNSAFE else "_" for c in filename)
 
 
 def content_disposition(filename: str | None, disposition: str) -> str:
