@@ -132,6 +132,7 @@ def cmd_serve(settings: Settings) -> int:
         loop="uvloop",
         http="httptools",
         lifespan="on",
+        proxy_headers=False,  # our trust_proxy_headers setting decides, not uvicorn
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=30,
