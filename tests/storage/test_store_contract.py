@@ -1,0 +1,123 @@
+"""One contract suite for every Store: the memory twin and the local-disk store pass the same tests."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tusportal.storage.base import LocalFiles, RangeReader, Store, Terminator
+from tusportal.storage.local import LocalStore
+from tusportal.storage.memory import MemoryStore
+
+
+@pytest.fixture(params=["memory", "local"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    if request.param == "memory":
+        return MemoryStore()
+    return LocalStore(tmp_path / "files", batch_bytes=64 * 1024)
+
+
+async def read_all(store: Store, key: str) -> bytes:
+    assert isinstance(store, RangeReader)
+    size = await store.size(key)
+    if size == 0:
+        return b""
+    out = bytearray()
+    async for chunk in store.read(key, 0, size - 1):
+        out += chunk
+    return bytes(out)
+
+
+async def write_chunks(store: Store, key: str, offset: int, chunks: list[bytes]) -> int:
+    writer = store.writer(key, offset)
+    try:
+        for chunk in chunks:
+            await writer.write(chunk)
+        return await writer.flush()
+    finally:
+        await writer.close()
+
+
+async def test_missing_object_has_size_zero(store: Store) -> None:
+    assert await store.size("nothing") == 0
+
+
+async def test_create_then_append_in_pieces(store: Store) -> None:
+    await store.create("k")
+    data = os.urandom(300_000)
+    written = await write_chunks(store, "k", 0, [data[i : min(i + 7000, 150_000)] for i in range(0, 150_000, 7000)])
+    assert written == 150_000
+    written = await write_chunks(store, "k", 150_000, [data[150_000:]])
+    assert written == 150_000
+    assert await store.size("k") == len(data)
+    assert await read_all(store, "k") == data
+
+
+async def test_truncate_drops_bytes_past_size(store: Store) -> None:
+    await write_chunks(store, "t", 0, [b"abcdefgh"])
+    await store.truncate("t", 3)
+    assert await store.size("t") == 3
+    await write_chunks(store, "t", 3, [b"XYZ"])
+    assert await read_all(store, "t") == b"abcXYZ"
+
+
+async def test_writer_feeds_hashers_with_every_byte(store: Store) -> None:
+    data = os.urandom(200_000)
+    hasher = hashlib.sha256()
+    writer = store.writer("h", 0, [hasher])
+    for i in range(0, len(data), 10_000):
+        await writer.write(data[i : i + 10_000])
+    await writer.close()
+    assert hasher.digest() == hashlib.sha256(data).digest()
+
+
+async def test_range_reads(store: Store) -> None:
+    data = bytes(range(256)) * 1000
+    await write_chunks(store, "r", 0, [data])
+    assert isinstance(store, RangeReader)
+    out = bytearray()
+    async for chunk in store.read("r", 1000, 200_999):
+        out += chunk
+    assert bytes(out) == data[1000:201_000]
+
+
+async def test_delete_removes_the_object(store: Store) -> None:
+    assert isinstance(store, Terminator)
+    await write_chunks(store, "d", 0, [b"bytes"])
+    await store.delete("d")
+    assert await store.size("d") == 0
+    await store.delete("d")  # idempotent
+
+
+async def test_make_durable_accepts_written_object(store: Store) -> None:
+    await write_chunks(store, "f", 0, [b"final"])
+    await store.make_durable("f")
+    assert await read_all(store, "f") == b"final"
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sizes=st.lists(st.integers(min_value=0, max_value=200_000), min_size=1, max_size=12))
+async def test_any_chunking_gives_the_same_bytes(store: Store, sizes: list[int]) -> None:
+    data = os.urandom(sum(sizes))
+    key = "p" + hashlib.md5(data).hexdigest()[:12]
+    chunks, pos = [], 0
+    for size in sizes:
+        chunks.append(data[pos : pos + size])
+        pos += size
+    assert await write_chunks(store, key, 0, chunks) == len(data)
+    assert await read_all(store, key) == data
+
+
+def test_local_store_rejects_path_traversal(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    assert isinstance(store, LocalFiles)
+    for key in ("../etc/passwd", "a/b", "", ".", "x" * 300):
+        with pytest.raises(ValueError):
+            store.path(key)
+
+
