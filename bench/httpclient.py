@@ -56,9 +56,7 @@ class Response:
         try:
             return self.headers[name]
         except KeyError:
-            raise BenchError(
-                f"response {self.status} lacks header {name}: {self.headers}"
-            ) from None
+            raise BenchError(f"response {self.status} lacks header {name}: {self.headers}") from None
 
 
 class Connection:
@@ -93,9 +91,7 @@ class Connection:
         if self._writer is None:
             await self.open()
         try:
-            response = await asyncio.wait_for(
-                self._exchange(method, path, headers, payload), timeout
-            )
+            response = await asyncio.wait_for(self._exchange(method, path, headers, payload), timeout)
         except TimeoutError:
             await self.close()
             raise BenchError(f"{method} {path}: no response within {timeout:.0f} s") from None

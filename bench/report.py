@@ -29,9 +29,7 @@ class Row:
 def rows_for(sizes: dict) -> list[Row]:
     a, b, c, d = sizes["a"], sizes["b"], sizes["c"], sizes["d"]
     b_label = f"(b) {human(b['size'])} in {human(b['chunk'])} PATCHes"
-    c_label = (
-        f"(c) {c['count']} × {human(c['size'])} creation-with-upload, {c['concurrency']} conns"
-    )
+    c_label = f"(c) {c['count']} × {human(c['size'])} creation-with-upload, {c['concurrency']} conns"
     return [
         Row(f"(a) {human(a['size'])} in one PATCH", "a", "tusportal", "mb_s", "MB/s", True, 2.0),
         Row("(a) same, FSYNC_EVERY_PATCH=true", "a", "tusportal-fsync", "mb_s", "MB/s", True, None),
@@ -171,6 +169,10 @@ def machine(node: str) -> dict:
         "node": _version([node, "--version"]),
         "tus_server": tus_server,
         "git_commit": _version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+        "tusportal_uncommitted": bool(
+            _version(["git", "-C", str(ROOT), "status", "--porcelain", "--", "tusportal"])
+        ),
+        "loadavg": [round(x, 2) for x in psutil.getloadavg()],
     }
 
 
@@ -184,10 +186,11 @@ def preamble(info: dict, config: dict) -> str:
     lines = [
         f"date: {info['date']}",
         f"machine: {info['nproc']} CPUs ({info['cpu']}), {info['memory_gib']} GiB RAM, "
-        f"Linux {info['kernel']}",
+        f"Linux {info['kernel']}; load average at start {info['loadavg']}",
         f"software: Python {info['python']}, Node {info['node']}, "
         f"peer @tus/server {info['tus_server']} + @tus/file-store, "
-        f"tusportal at commit {info['git_commit']}",
+        f"tusportal at commit {info['git_commit']}"
+        + (" plus uncommitted changes" if info["tusportal_uncommitted"] else ""),
         f"rounds: {config['rounds']} per scenario, interleaved: odd rounds in the order "
         f"{','.join(config['servers'])}, even rounds reversed; one untimed warm-up per server",
         f"sizes: {sizes}" + ("  (--quick)" if config["quick"] else ""),

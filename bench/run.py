@@ -83,9 +83,7 @@ def log(message: str) -> None:
 def check_disk(path: Path, needed: int) -> None:
     free = shutil.disk_usage(path).free
     if free < needed + 4 * GIB:
-        raise BenchError(
-            f"only {free / GIB:.1f} GiB free under {path}; need {needed / GIB:.1f} + 4"
-        )
+        raise BenchError(f"only {free / GIB:.1f} GiB free under {path}; need {needed / GIB:.1f} + 4")
 
 
 async def run_once(scenario: str, server: Server, sizes: dict, data: memoryview) -> dict:

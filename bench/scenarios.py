@@ -39,9 +39,7 @@ async def create(conn: Connection, length: int, payload: Payload | None = None) 
     return path_of(response.header("location"))
 
 
-async def patch(
-    conn: Connection, path: str, offset: int, payload: Payload, timeout: float
-) -> Response:
+async def patch(conn: Connection, path: str, offset: int, payload: Payload, timeout: float) -> Response:
     headers = {**TUS, "Upload-Offset": str(offset), "Content-Type": OCTETS}
     response = await conn.request("PATCH", path, headers, payload, timeout=timeout)
     expect(response, 204, f"PATCH {path}")
@@ -105,9 +103,7 @@ async def chunked_patches(host: str, port: int, data: memoryview, size: int, chu
     }
 
 
-async def many_small(
-    host: str, port: int, data: memoryview, count: int, size: int, concurrency: int
-) -> dict:
+async def many_small(host: str, port: int, data: memoryview, count: int, size: int, concurrency: int) -> dict:
     """(c): `count` creation-with-upload POSTs of `size` bytes over `concurrency` keep-alive
     connections (opened before the clock starts)."""
     conns = [Connection(host, port) for _ in range(concurrency)]
@@ -119,14 +115,10 @@ async def many_small(
     async def worker(conn: Connection) -> None:
         for _ in remaining:
             headers = {**TUS, "Upload-Length": str(size), "Content-Type": OCTETS}
-            response = await conn.request(
-                "POST", "/files/", headers, Payload(data, size), timeout=60
-            )
+            response = await conn.request("POST", "/files/", headers, Payload(data, size), timeout=60)
             expect(response, 201, "POST /files/ with body")
             if int(response.header("upload-offset")) != size:
-                raise BenchError(
-                    f"POST with body: Upload-Offset {response.header('upload-offset')}"
-                )
+                raise BenchError(f"POST with body: Upload-Offset {response.header('upload-offset')}")
             latencies.append(response.seconds)
             paths.append(path_of(response.header("location")))
 

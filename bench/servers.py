@@ -72,16 +72,12 @@ class Server:
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}"
-                )
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
             if self._answers():
                 self._postmaster = self._find_postmaster()
                 return
             time.sleep(0.2)
-        raise RuntimeError(
-            f"{self.name} not ready within {self.start_timeout:.0f} s:\n{self.log_tail()}"
-        )
+        raise RuntimeError(f"{self.name} not ready within {self.start_timeout:.0f} s:\n{self.log_tail()}")
 
     def _answers(self) -> bool:
         request = (
@@ -232,9 +228,7 @@ def make_servers(names: list[str], workdir: Path) -> list[Server]:
                 "--data-dir",
                 str(data_dir),
             ]
-            servers.append(
-                Server(name, argv, env, data_dir, log_path, port, rss_excludes=POSTGRES_NAMES)
-            )
+            servers.append(Server(name, argv, env, data_dir, log_path, port, rss_excludes=POSTGRES_NAMES))
         elif name == "peer":
             env.update(HOST="127.0.0.1", PORT=str(port), DIR=str(data_dir))
             servers.append(
