@@ -15,7 +15,7 @@ from tusportal.logging import configure_logging
 from tusportal.service import ServiceConfig, UploadService
 from tusportal.settings import Settings
 from tusportal.state import migrations
-from tusportal.state.db import Database, embedded_url
+from tusportal.state.db import Database, EmbeddedPostgres
 from tusportal.state.locks import LockManager
 from tusportal.state.uploads import UploadRepository
 from tusportal.storage.local import LocalStore
@@ -23,11 +23,12 @@ from tusportal.storage.local import LocalStore
 log = structlog.get_logger("tusportal")
 
 
-def database_url(settings: Settings) -> str:
+def database(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
     """TUSPORTAL_DATABASE_URL, or the embedded PostgreSQL in the data dir (started or joined)."""
     if settings.database_url:
-        return settings.database_url
-    return embedded_url(settings.data_dir)
+        return settings.database_url, None
+    embedded = EmbeddedPostgres(settings.data_dir)
+    return embedded.url, embedded
 
 
 @dataclass
@@ -38,6 +39,7 @@ class Components:
     locks: LockManager
     store: LocalStore
     service: UploadService
+    embedded: EmbeddedPostgres | None = None
 
     async def start(self) -> None:
         await self.db.open()
@@ -54,6 +56,9 @@ class Components:
         self.locks.interrupt_all()
         await self.locks.stop()
         await self.db.close()
+        self.store.close()
+        if self.embedded is not None:
+            self.embedded.release()
 
     async def readiness(self) -> dict[str, Any]:
         checks: dict[str, Any] = {}
@@ -68,8 +73,9 @@ class Components:
         return checks
 
 
-def build(settings: Settings, url: str | None = None) -> Components:
-    db = Database(url or database_url(settings), min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+def build(settings: Settings) -> Components:
+    url, embedded = database(settings)
+    db = Database(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     uploads = UploadRepository(db, lease_seconds=settings.lock_lease_seconds)
     locks = LockManager(
         db,
@@ -89,7 +95,7 @@ def build(settings: Settings, url: str | None = None) -> Components:
             checkpoint_bytes=settings.checkpoint_bytes,
         ),
     )
-    return Components(settings, db, uploads, locks, store, service)
+    return Components(settings, db, uploads, locks, store, service, embedded)
 
 
 def create_asgi_app(settings: Settings, components: Components) -> Any:
@@ -150,6 +156,9 @@ async def _with_db(settings: Settings, work: Any) -> Any:
         return await work(components)
     finally:
         await components.db.close()
+        components.store.close()
+        if components.embedded is not None:
+            components.embedded.release()
 
 
 def cmd_migrate(settings: Settings) -> int:

