@@ -11,6 +11,7 @@ committed (lost in a power cut before the page cache reached the disk), the offs
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import secrets
 from collections.abc import AsyncIterator
@@ -362,8 +363,13 @@ class UploadService:
                 if lease is not None
                 else contextlib.nullcontext()
             )
-            with hold:
+            with hold as lease_state:
+                clock = asyncio.get_running_loop().time
                 async for chunk in body:
+                    if lease_state is not None and clock() > lease_state.valid_until:
+                        log.warning("lease_expiring_stop", upload_id=lease[0] if lease else None)
+                        stream.interrupted = True
+                        break
                     stream.received += len(chunk)
                     if limit is not None and stream.received > limit:
                         stream.overflow = True
@@ -378,7 +384,7 @@ class UploadService:
                                 checkpoint_from + writer.written,
                                 self.config.expiration_seconds,
                             )
-        stream.interrupted = scope.cancelled_caught
+        stream.interrupted = stream.interrupted or scope.cancelled_caught
         return stream
 
     async def _discard(self, key: str) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+from dataclasses import dataclass
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -30,6 +31,14 @@ from tusportal.state.uploads import Upload, UploadRepository
 log = structlog.get_logger(__name__)
 
 CHANNEL = "tusportal_release"
+
+
+@dataclass
+class Lease:
+    """Until when (event-loop time) the holder may keep writing. If heartbeats fail (the database
+    is unreachable), the holder stops before another process could take the lease over."""
+
+    valid_until: float
 
 
 class LockManager:
@@ -52,6 +61,9 @@ class LockManager:
         self._tasks: list[asyncio.Task[None]] = []
         self._listen_conn: psycopg.AsyncConnection[Any] | None = None
         self._listening = asyncio.Event()
+        self._leases: dict[str, Lease] = {}
+        # stop writing this long before the lease could lapse in PostgreSQL
+        self._margin = min(1.0, lease_seconds / 3)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -77,12 +89,16 @@ class LockManager:
     # --- holding -----------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def hold(self, upload_id: str, token: str, interrupt: Callable[[], None]) -> Iterator[None]:
+    def hold(self, upload_id: str, token: str, interrupt: Callable[[], None]) -> Iterator[Lease]:
+        """Register a holder; the yielded Lease says until when this process may still write."""
+        lease = Lease(asyncio.get_running_loop().time() + self.lease_seconds - self._margin)
         self._held[token] = (upload_id, interrupt)
+        self._leases[token] = lease
         try:
-            yield
+            yield lease
         finally:
             self._held.pop(token, None)
+            self._leases.pop(token, None)
 
     @property
     def held_count(self) -> int:
@@ -177,7 +193,12 @@ class LockManager:
             tokens = list(self._held)
             if not tokens:
                 continue
+            started = asyncio.get_running_loop().time()
             try:
                 await self.uploads.renew(tokens)
+                for token in tokens:
+                    lease = self._leases.get(token)
+                    if lease is not None:
+                        lease.valid_until = started + self.lease_seconds - self._margin
             except DatabaseUnavailable:
                 log.warning("lock_heartbeat_failed", held=len(tokens))
