@@ -22,9 +22,7 @@ def test_ascii_filename():
 
 def test_non_ascii_filename():
     value = content_disposition("résumé €.pdf", "inline")
-    assert value == (
-        "inline; filename=\"r_sum_ _.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%E2%82%AC.pdf"
-    )
+    assert value == ("inline; filename=\"r_sum_ _.pdf\"; filename*=UTF-8''r%C3%A9sum%C3%A9%20%E2%82%AC.pdf")
 
 
 @pytest.mark.parametrize(

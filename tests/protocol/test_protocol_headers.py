@@ -72,9 +72,7 @@ def test_offset_round_trip(n):
     assert parse_content_length(str(n)) == n
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"), [("0", 0), (" 70 ", 70), ("007", 7), (str(MAX), MAX)]
-)
+@pytest.mark.parametrize(("value", "expected"), [("0", 0), (" 70 ", 70), ("007", 7), (str(MAX), MAX)])
 def test_offset_accepted(value, expected):
     assert parse_offset(value) == expected
 

@@ -50,7 +50,9 @@ async def test_missing_object_has_size_zero(store: Store) -> None:
 async def test_create_then_append_in_pieces(store: Store) -> None:
     await store.create("k")
     data = os.urandom(300_000)
-    written = await write_chunks(store, "k", 0, [data[i : min(i + 7000, 150_000)] for i in range(0, 150_000, 7000)])
+    written = await write_chunks(
+        store, "k", 0, [data[i : min(i + 7000, 150_000)] for i in range(0, 150_000, 7000)]
+    )
     assert written == 150_000
     written = await write_chunks(store, "k", 150_000, [data[150_000:]])
     assert written == 150_000
@@ -119,5 +121,3 @@ def test_local_store_rejects_path_traversal(tmp_path: Path) -> None:
     for key in ("../etc/passwd", "a/b", "", ".", "x" * 300):
         with pytest.raises(ValueError):
             store.path(key)
-
-
