@@ -1,14 +1,13 @@
-"""Fixtures for the real-client tests: the Node toolchain, its packages and (for now) a server."""
+"""Fixtures for the real-client tests: the Node toolchain and its packages, and upload checks.
+
+The server under test comes from the session fixture `tus_url` in tests/conftest.py.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import socket
-import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -91,53 +90,3 @@ def assert_upload_complete() -> Callable[[str, bytes], None]:
 def upload_url_from_output() -> Callable[[str], str]:
     """`upload_url_from_output(stdout)`: the URL an example printed as `upload URL: ...`."""
     return _upload_url_from_output
-
-
-# --- TEMPORARY: remove once tests/conftest.py provides the session fixture `tus_url` that runs
-# --- tusportal itself. Until then these tests run against the peer server (@tus/server).
-
-
-PEER_PRELOAD = Path(__file__).parent / "js" / "peer_survives_aborts.mjs"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture(scope="session")
-def tus_url(node: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """TEMPORARY: the peer tus server (peer/server.mjs) on a free port, as `http://.../files/`."""
-    port = _free_port()
-    directory = tmp_path_factory.mktemp("peer-files")
-    log_path = directory.parent / "peer.log"
-    env = node_env() | {"HOST": "127.0.0.1", "PORT": str(port), "DIR": str(directory)}
-    url = f"http://127.0.0.1:{port}/files/"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [str(node), "--import", str(PEER_PRELOAD), "peer/server.mjs"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.options(url, timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"peer server did not start:\n{log_path.read_text()}")
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-        shutil.rmtree(directory, ignore_errors=True)
