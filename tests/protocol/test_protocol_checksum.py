@@ -66,10 +66,15 @@ def test_parse_checksum_spec_example():
     assert len(parsed.digest) == 20
 
 
-def test_parse_checksum_case_insensitive_and_whitespace():
-    parsed = parse_checksum("  SHA1 Kq5sNclPz7QV2+lfQIuc6R7oRu0= ")
+def test_parse_checksum_tolerates_surrounding_whitespace():
+    parsed = parse_checksum("  sha1 Kq5sNclPz7QV2+lfQIuc6R7oRu0= ")
     assert parsed is not None
     assert parsed.algorithm == "sha1"
+
+
+def test_algorithm_names_match_exactly_as_advertised():
+    with pytest.raises(UnsupportedChecksumAlgorithm):
+        parse_checksum("SHA1 Kq5sNclPz7QV2+lfQIuc6R7oRu0=")
 
 
 def test_parse_checksum_absent():

@@ -46,9 +46,15 @@ def test_empty(header):
     assert parse_metadata(header) == {}
 
 
-def test_whitespace_around_pairs_tolerated():
-    header = f"  a {b64(b'x')} ,\tb , c {b64(b'yz')}  "
+def test_whitespace_around_the_whole_header_tolerated():
+    header = f"  a {b64(b'x')},b,c {b64(b'yz')}  "
     assert parse_metadata(header) == {"a": b"x", "b": None, "c": b"yz"}
+
+
+@pytest.mark.parametrize("header", [f"a {b64(b'x')}, b", f"a {b64(b'x')} ,b", f"a {b64(b'x')},\tb"])
+def test_whitespace_around_pairs_rejected(header):
+    with pytest.raises(InvalidMetadata):
+        parse_metadata(header)
 
 
 def test_empty_value_is_none():

@@ -40,7 +40,8 @@ def parse_checksum(header: str | None) -> Checksum | None:
     name, space, encoded = header.strip(_OWS).partition(" ")
     if not space or not name or not encoded:
         raise InvalidChecksum()
-    algorithm = name.lower()
+    # names are matched exactly, as advertised in Tus-Checksum-Algorithm (tusd does the same)
+    algorithm = name
     if algorithm not in SUPPORTED_ALGORITHMS:
         raise _unsupported(name)
     if len(encoded) % 4:

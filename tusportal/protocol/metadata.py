@@ -46,13 +46,19 @@ def parse_metadata(header: str | None) -> Metadata:
     if len(pairs) > MAX_METADATA_PAIRS:
         raise InvalidMetadata(f"Upload-Metadata has more than {MAX_METADATA_PAIRS} pairs")
     result: Metadata = {}
-    for pair in pairs:
-        text = pair.strip(_OWS)
+    # the whole header may carry optional whitespace; pairs may not (the grammar has none, and
+    # "a YQ==, Yg==" would otherwise hide an empty key)
+    pairs[0] = pairs[0].lstrip(_OWS)
+    pairs[-1] = pairs[-1].rstrip(_OWS)
+    for text in pairs:
         if not text:
             raise InvalidMetadata("empty pair in Upload-Metadata")
         key, space, value = text.partition(" ")
         if not _valid_key(key):
-            raise InvalidMetadata(f"invalid key {key!r}: keys are non-empty printable ASCII")
+            raise InvalidMetadata(
+                f"invalid key {key!r}: keys are non-empty printable ASCII, pairs are 'key base64value' "
+                "separated by ',' with no spaces around it"
+            )
         if key in result:
             raise InvalidMetadata(f"duplicate key {key!r}")
         if space and " " in value:
