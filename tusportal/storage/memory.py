@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from tusportal.storage.base import Hasher
 
 
 class MemoryWriter:
-    def __init__(self, blob: bytearray, offset: int, hashers: list[Hasher]):
+    def __init__(
+        self, blob: bytearray, offset: int, hashers: list[Hasher], on_fsync: Callable[[], None]
+    ):
+        self._on_fsync = on_fsync
         self._blob = blob
         self._pos = offset
         self._start = offset
@@ -25,6 +28,8 @@ class MemoryWriter:
         self._pos += len(data)
 
     async def flush(self, *, fsync: bool = False) -> int:
+        if fsync:
+            self._on_fsync()
         return self.written
 
     async def close(self) -> None:
@@ -50,7 +55,11 @@ class MemoryStore:
 
     def writer(self, key: str, offset: int, hashers: list[Hasher] | None = None) -> MemoryWriter:
         blob = self.blobs.setdefault(key, bytearray())
-        return MemoryWriter(blob, offset, hashers or [])
+        return MemoryWriter(blob, offset, hashers or [], lambda: self.synced(key))
+
+    def synced(self, key: str) -> None:
+        """A writer's bytes were fsync'd (tests override this to observe it)."""
+        self.durable.add(key)
 
     async def make_durable(self, key: str) -> None:
         self.durable.add(key)
