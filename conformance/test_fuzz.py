@@ -112,7 +112,11 @@ def test_fuzzed_tus_headers_never_get_5xx(tus: TusClient, new_upload: Callable[.
         method, target, headers, body = request
         url = {"endpoint": tus.endpoint, "upload": upload_url, "unknown": unknown_url}[target]
         try:
-            built = tus.http.build_request(method, url, headers=headers, content=body or None)
+            raw_headers = [
+                (name.encode(), value if isinstance(value, bytes) else value.encode("ascii"))
+                for name, value in headers.items()
+            ]
+            built = tus.http.build_request(method, url, headers=raw_headers, content=body or None)
         except (UnicodeEncodeError, httpx.HTTPError, ValueError):
             return  # httpx will not send this header value at all
         try:

@@ -8,12 +8,14 @@ server dies, and the runner stops whatever is running at the end.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -94,21 +96,18 @@ class ServerProcess:
         )
 
     def stop(self) -> None:
-        """Stop the process group we started (TERM, then KILL after a grace period)."""
-        if not self.pid_file.exists():
-            return
-        pgid = int(self.pid_file.read_text())
-        self.pid_file.unlink()
-        for sig, grace in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 2.0)):
-            try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
-                return
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline:
-                if not _group_alive(pgid):
-                    return
-                time.sleep(0.05)
+        """Stop the process group we started (TERM, then KILL after a grace period).
+
+        Then stop any process it left behind in another session (an embedded database the dead
+        server had started, say): those are found by our private state directory in their
+        command line, so only processes this runner caused are touched.
+        """
+        if self.pid_file.exists():
+            pgid = int(self.pid_file.read_text())
+            self.pid_file.unlink()
+            _terminate(lambda sig: os.killpg(pgid, sig), lambda: _group_alive(pgid))
+        for pid in _pids_mentioning(str(self.state_dir / "data")):
+            _terminate(functools.partial(os.kill, pid), functools.partial(_pid_alive, pid))
 
     def restart(self) -> None:
         """Stop what is left of the old server, keep its log, start a new one."""
@@ -128,6 +127,54 @@ class ServerProcess:
             return "(no log)"
         text = self.log_file.read_text(errors="replace").splitlines()
         return "\n".join(text[-lines:])
+
+
+def _terminate(send: Callable[[int], None], alive: Callable[[], bool]) -> None:
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 2.0)):
+        try:
+            send(sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline:
+            if not alive():
+                return
+            time.sleep(0.05)
+
+
+def _pids_mentioning(text: str) -> list[int]:
+    """Live processes, other than us and our ancestors, whose command line contains `text`."""
+    found = []
+    spared = _ancestors()
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        pid = int(cmdline.parent.name)
+        if pid in spared:
+            continue
+        try:
+            if text in cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                found.append(pid)
+        except OSError:
+            continue
+    return [pid for pid in found if _pid_alive(pid)]
+
+
+def _ancestors() -> set[int]:
+    pids, pid = set(), os.getpid()
+    while pid > 1 and pid not in pids:
+        pids.add(pid)
+        try:
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            break
+    return pids
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
 def _group_alive(pgid: int) -> bool:
