@@ -135,6 +135,26 @@ def table(results: dict, sizes: dict) -> str:
     return "\n".join(lines)
 
 
+def cpu_table(results: dict) -> str:
+    """Median CPU seconds per run, by process group, next to the median wall time of the run."""
+    header = ["scenario", "server", "wall s (timed part)", "server CPU s", "its PostgreSQL CPU s",
+              "client CPU s"]  # fmt: skip
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for scenario, by_server in results.items():
+        for server, runs in by_server.items():
+            if not runs:
+                continue
+
+            def med(metric: str, runs: list[dict] = runs) -> str:
+                xs = [r[metric] for r in runs if metric in r]
+                return fmt(statistics.median(xs)) if xs else "—"
+
+            cells = [f"({scenario})", server, med("seconds"), med("server_cpu_s"),
+                     med("postgres_cpu_s"), med("client_cpu_s")]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def _version(argv: list[str]) -> str:
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.strip()

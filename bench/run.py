@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import psutil
 import report
 import scenarios
 import uvloop
@@ -86,6 +87,11 @@ def check_disk(path: Path, needed: int) -> None:
         raise BenchError(f"only {free / GIB:.1f} GiB free under {path}; need {needed / GIB:.1f} + 4")
 
 
+def client_cpu_seconds() -> float:
+    t = psutil.Process().cpu_times()
+    return t.user + t.system
+
+
 async def run_once(scenario: str, server: Server, sizes: dict, data: memoryview) -> dict:
     host, port = "127.0.0.1", server.port
     s = sizes[scenario]
@@ -116,7 +122,7 @@ async def benchmark(args, servers: list[Server], sizes: dict, workdir: Path) -> 
         for round_no in range(args.rounds):
             for server in order if round_no % 2 == 0 else order[::-1]:
                 check_disk(workdir, sizes[scenario].get("size", 0) * 2)
-                rss = None
+                cpu_before = server.cpu_seconds(), client_cpu_seconds()
                 if scenario in RSS_SCENARIOS and server.name != "ceiling":
                     with RssSampler(server) as rss:
                         result = await run_once(scenario, server, sizes, data)
@@ -127,6 +133,11 @@ async def benchmark(args, servers: list[Server], sizes: dict, workdir: Path) -> 
                         result["postgres_rss_peak_mib"] = max(rss.postgres_samples) / MIB
                 else:
                     result = await run_once(scenario, server, sizes, data)
+                (own, postgres), client = server.cpu_seconds(), client_cpu_seconds()
+                result["server_cpu_s"] = own - cpu_before[0][0]
+                if server.rss_excludes:
+                    result["postgres_cpu_s"] = postgres - cpu_before[0][1]
+                result["client_cpu_s"] = client - cpu_before[1]
                 results[scenario][server.name].append(result)
                 shown = {k: round(v, 2) for k, v in result.items() if k != "rss_samples"}
                 log(f"[{scenario} round {round_no + 1}/{args.rounds}] {server.name}: {shown}")
@@ -168,9 +179,13 @@ def main(argv: list[str]) -> int:
         text = report.table(results, sizes)
         print()
         print(text, flush=True)
+        print()
+        print("CPU per run (whole run incl. POST/HEAD/DELETE; machine has", os.cpu_count(), "CPUs):")
+        print(report.cpu_table(results), flush=True)
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
-            payload = {"machine": info, "config": config, "results": results, "table": text}
+            payload = {"machine": info, "config": config, "results": results, "table": text,
+                       "cpu_table": report.cpu_table(results)}  # fmt: skip
             args.json.write_text(json.dumps(payload, indent=2) + "\n")
             log(f"raw results saved to {args.json}")
         status = 0

@@ -143,6 +143,32 @@ class Server:
         except psutil.Error:
             return 0
 
+    def cpu_seconds(self) -> tuple[float, float]:
+        """CPU time (user + system) so far of (the server's own processes, its embedded PostgreSQL)."""
+        own = 0.0
+        if self.process is not None:
+            try:
+                root = psutil.Process(self.process.pid)
+                processes = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                processes = []
+            for p in processes:
+                try:
+                    if p.name() not in self.rss_excludes:
+                        t = p.cpu_times()
+                        own += t.user + t.system
+                except psutil.Error:
+                    continue
+        postgres = 0.0
+        if self._postmaster is not None:
+            try:
+                for p in [self._postmaster, *self._postmaster.children()]:
+                    t = p.cpu_times()
+                    postgres += t.user + t.system
+            except psutil.Error:
+                pass
+        return own, postgres
+
     def rss_bytes(self) -> int:
         """RSS of the server's process tree, leaving out processes named in rss_excludes."""
         if self.process is None:
