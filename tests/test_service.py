@@ -73,7 +73,7 @@ async def service_factory(postgres):
 
 
 async def test_completion_is_durable_before_it_is_committed(service_factory) -> None:
-    service, store, events = await service_factory()
+    service, _store, events = await service_factory()
     upload = await service.create(length=6, metadata={}, metadata_raw=None)
     await service.append(upload.id, offset=0, body=body(b"abc"))
     assert events == []  # fsync of every PATCH is off by default
@@ -91,7 +91,7 @@ async def test_completion_is_durable_before_it_is_committed(service_factory) -> 
 
 
 async def test_fsync_every_patch_setting(service_factory) -> None:
-    service, store, events = await service_factory(fsync_every_patch=True)
+    service, _store, events = await service_factory(fsync_every_patch=True)
     upload = await service.create(length=10, metadata={}, metadata_raw=None)
     await service.append(upload.id, offset=0, body=body(b"12345"))
     assert events == [("fsync", upload.id)]
@@ -134,7 +134,7 @@ async def test_rejections_leave_the_upload_unchanged(service_factory) -> None:
 
 
 async def test_deferred_length_declared_on_a_later_patch(service_factory) -> None:
-    service, store, _ = await service_factory(max_size=50)
+    service, _store, _ = await service_factory(max_size=50)
     upload = await service.create(length=None, metadata={}, metadata_raw=None)
     step = await service.append(upload.id, offset=0, body=body(b"abc"))
     assert step.length is None and step.offset == 3
@@ -145,7 +145,7 @@ async def test_deferred_length_declared_on_a_later_patch(service_factory) -> Non
 
 
 async def test_checkpoints_commit_progress_during_a_long_patch(service_factory) -> None:
-    service, store, _ = await service_factory(checkpoint_bytes=1000)
+    service, _store, _ = await service_factory(checkpoint_bytes=1000)
     upload = await service.create(length=10_000, metadata={}, metadata_raw=None)
     seen: list[int] = []
 

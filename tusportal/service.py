@@ -375,15 +375,18 @@ class UploadService:
                         stream.overflow = True
                         break
                     await writer.write(chunk)
-                    if checkpoint_from is not None and lease is not None:
-                        if writer.written >= next_checkpoint:
-                            next_checkpoint = writer.written + step
-                            await self.uploads.checkpoint(
-                                lease[0],
-                                lease[1],
-                                checkpoint_from + writer.written,
-                                self.config.expiration_seconds,
-                            )
+                    if (
+                        checkpoint_from is not None
+                        and lease is not None
+                        and writer.written >= next_checkpoint
+                    ):
+                        next_checkpoint = writer.written + step
+                        await self.uploads.checkpoint(
+                            lease[0],
+                            lease[1],
+                            checkpoint_from + writer.written,
+                            self.config.expiration_seconds,
+                        )
         stream.interrupted = stream.interrupted or scope.cancelled_caught
         return stream
 

@@ -8,9 +8,7 @@ from tusportal.storage.base import Hasher
 
 
 class MemoryWriter:
-    def __init__(
-        self, blob: bytearray, offset: int, hashers: list[Hasher], on_fsync: Callable[[], None]
-    ):
+    def __init__(self, blob: bytearray, offset: int, hashers: list[Hasher], on_fsync: Callable[[], None]):
         self._on_fsync = on_fsync
         self._blob = blob
         self._pos = offset
