@@ -61,6 +61,8 @@ class LivenessPlugin:
     outcomes: dict[str, dict[str, str]] = field(default_factory=dict)
     previous: str | None = None
     restart_failed: bool = False
+    down: bool = False
+    ever_up: bool = False
 
     def _restart(self) -> bool:
         if not self.restart_cmd or self.restart_failed:
@@ -78,13 +80,16 @@ class LivenessPlugin:
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         if server_answers(self.url):
+            self.down, self.ever_up = False, True
             return
-        culprit = self.previous or "(before the first test)"
-        if self._record_crash(culprit, "before-next-test"):
+        if self.previous is None or not self.ever_up:
+            pytest.fail(f"the server at {self.url} does not answer OPTIONS", pytrace=False)
+        if not self.down and self._record_crash(self.previous, "before-next-test"):
             return
+        self.down = True
         pytest.fail(
-            f"the server at {self.url} is down (it died during or after {culprit}) "
-            "and could not be restarted; set TUS_RESTART_CMD to let the suite restart it",
+            f"the server at {self.url} is down (it died during or after {self.previous}) and "
+            "could not be restarted; set TUS_RESTART_CMD to let the suite restart it",
             pytrace=False,
         )
 
@@ -93,7 +98,7 @@ class LivenessPlugin:
         yield
         if not server_answers(self.url):
             item.stash[CRASHED] = True
-            self._record_crash(item.nodeid, "after-test")
+            self.down = not self._record_crash(item.nodeid, "after-test")
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
