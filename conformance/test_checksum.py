@@ -25,7 +25,7 @@ def digest(algorithm: str, data: bytes) -> str:
 def require_algorithm(server: ServerInfo, algorithm: str) -> None:
     require(server, "checksum")
     if algorithm != "sha1" and algorithm not in server.checksum_algorithms:
-        pytest.skip(f"server does not list '{algorithm}' in Tus-Checksum-Algorithm")
+        pytest.skip(f"server does not advertise '{algorithm}' in Tus-Checksum-Algorithm")
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

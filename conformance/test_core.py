@@ -55,7 +55,7 @@ def test_options_tus_max_size_is_a_non_negative_integer(tus: TusClient) -> None:
     """Tus-Max-Size, when advertised, is a non-negative integer."""
     value = tus.options().headers.get("tus-max-size")
     if value is None:
-        pytest.skip("server advertises no Tus-Max-Size")
+        pytest.skip("server does not advertise Tus-Max-Size")
     assert value.isdigit(), f"Tus-Max-Size is {value!r}"
 
 

@@ -68,7 +68,7 @@ def test_post_over_tus_max_size_gets_413(tus: TusClient, server: ServerInfo) -> 
     """POST with Upload-Length above the advertised Tus-Max-Size gets 413."""
     require(server, "creation")
     if server.max_size is None:
-        pytest.skip("server advertises no Tus-Max-Size")
+        pytest.skip("server does not advertise Tus-Max-Size")
     response = tus.create(server.max_size + 1)
     assert response.status_code == 413, f"answered {response.status_code}"
 
@@ -77,7 +77,7 @@ def test_post_at_tus_max_size_is_accepted(tus: TusClient, server: ServerInfo) ->
     """POST with Upload-Length exactly the advertised Tus-Max-Size is accepted."""
     require(server, "creation")
     if server.max_size is None:
-        pytest.skip("server advertises no Tus-Max-Size")
+        pytest.skip("server does not advertise Tus-Max-Size")
     response = tus.create(server.max_size)
     assert response.status_code == 201, f"answered {response.status_code}"
 
