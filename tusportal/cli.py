@@ -93,6 +93,8 @@ def build(settings: Settings) -> Components:
             expiration_seconds=settings.expiration_seconds,
             fsync_every_patch=settings.fsync_every_patch,
             checkpoint_bytes=settings.checkpoint_bytes,
+            download_base=(settings.public_base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
+            + settings.normalized_base_path(),
         ),
     )
     return Components(settings, db, uploads, locks, store, service, embedded)

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import anyio
 import structlog
@@ -34,9 +36,11 @@ from tusportal.errors import (
     UploadNotFound,
     UploadTooLarge,
 )
+from tusportal.events import emit
 from tusportal.protocol import Checksum, Metadata, metadata_text, new_hasher
 from tusportal.protocol import Hasher as DigestHasher
 from tusportal.state.locks import LockManager
+from tusportal.state.outbox import NewEvent
 from tusportal.state.uploads import Upload, UploadRepository
 from tusportal.storage.base import Store, Terminator, Writer
 
@@ -49,6 +53,7 @@ class ServiceConfig:
     expiration_seconds: float = 24 * 3600
     fsync_every_patch: bool = False
     checkpoint_bytes: int = 64 * 1024 * 1024
+    download_base: str | None = None  # e.g. "https://up.example.com/files/", for event payloads
 
 
 def new_upload_id() -> str:
@@ -136,15 +141,38 @@ class UploadService:
         finished = length is not None and written == length
         if finished or (written and self.config.fsync_every_patch):
             await self.store.make_durable(key)
+        text = metadata_text(metadata)
+        draft = Upload(
+            id=upload_id,
+            state="finished" if finished else "active",
+            offset=written,
+            length=length,
+            metadata_raw=metadata_raw,
+            metadata=text,
+            concat_kind=None,
+            concat_parts=None,
+            owner_id=None,
+            batch_id=None,
+            storage_key=key,
+            created_at=datetime.now(UTC),
+            expires_at=None,
+            finished_at=None,
+            locked=False,
+            expired=False,
+        )
+        events = [emit.upload_created(draft)]
+        if finished:
+            events.append(self._file_uploaded(draft))
         upload = await self.uploads.insert(
             upload_id=upload_id,
             storage_key=key,
             offset=written,
             length=length,
             metadata_raw=metadata_raw,
-            metadata=metadata_text(metadata),
+            metadata=text,
             expires_in=self.config.expiration_seconds,
             finished=finished,
+            events=events,
         )
         log.info("upload_created", upload_id=upload_id, length=length, offset=written)
         if finished:
@@ -251,8 +279,12 @@ class UploadService:
             if complete:
                 await self.store.make_durable(upload.storage_key)
             saved = True
+            events = []
+            if complete:
+                done = dataclasses.replace(upload, offset=new_offset, length=length, state="finished")
+                events.append(self._file_uploaded(done))
             result = await self._release(
-                upload, token, offset=new_offset, length=new_length, finished=complete
+                upload, token, offset=new_offset, length=new_length, finished=complete, events=events
             )
             log.info(
                 "chunk_written",
@@ -295,6 +327,7 @@ class UploadService:
         offset: int | None,
         length: int | None = None,
         finished: bool = False,
+        events: list[NewEvent] | None = None,
     ) -> Upload:
         released = await self.uploads.release(
             upload.id,
@@ -303,6 +336,7 @@ class UploadService:
             length=length,
             finished=finished,
             expires_in=None if finished else self.config.expiration_seconds,
+            events=events or (),
         )
         if released is None:
             # our lease lapsed and someone else took the upload over: nothing was committed
@@ -322,6 +356,10 @@ class UploadService:
             await self.uploads.lower_offset(upload.id, held)
             return held
         return upload.offset
+
+    def _file_uploaded(self, upload: Upload) -> NewEvent:
+        base = self.config.download_base
+        return emit.file_uploaded(upload, sha256=None, download_url=base + upload.id if base else None)
 
     def _limit(self, length: int | None, offset: int) -> int | None:
         if length is not None:
@@ -405,7 +443,7 @@ class UploadService:
         except Exception:
             await self.uploads.release(upload_id, token)
             raise
-        await self.uploads.mark_terminated(upload_id, token)
+        await self.uploads.mark_terminated(upload_id, token, [emit.upload_terminated(upload)])
         if isinstance(self.store, Terminator):
             await self.store.delete(upload.storage_key)
         log.info("upload_terminated", upload_id=upload_id)
@@ -419,7 +457,7 @@ class UploadService:
             if dry_run:
                 removed.append(upload.id)
                 continue
-            if await self.uploads.mark_expired(upload.id):
+            if await self.uploads.mark_expired(upload.id, [emit.upload_expired(upload)]):
                 if isinstance(self.store, Terminator):
                     await self.store.delete(upload.storage_key)
                 removed.append(upload.id)

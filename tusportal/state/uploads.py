@@ -9,11 +9,14 @@ and drops the lease in one statement.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tusportal.state.db import Database
+from tusportal.state import outbox
+from tusportal.state.db import Database, translate_errors
+from tusportal.state.outbox import NewEvent
 
 _COLUMNS = (
     "id, state, upload_offset, upload_length, metadata_raw, metadata, concat_kind, concat_parts,"
@@ -63,6 +66,18 @@ class UploadRepository:
         self.db = db
         self.lease = lease_seconds
 
+    async def _write(self, sql: str, params: Any, events: Sequence[NewEvent]) -> tuple[Any, ...] | None:
+        """One statement; with events, the statement and its outbox rows commit together."""
+        if not events:
+            return await self.db.fetchone(sql, params)
+        with translate_errors():
+            async with self.db.pool.connection() as conn, conn.transaction():
+                cur = await conn.execute(sql, params)
+                row = await cur.fetchone()
+                if row is not None:
+                    await outbox.add_events(conn, events)
+                return row
+
     async def insert(
         self,
         *,
@@ -78,8 +93,9 @@ class UploadRepository:
         concat_parts: list[str] | None = None,
         owner_id: str | None = None,
         batch_id: str | None = None,
+        events: Sequence[NewEvent] = (),
     ) -> Upload:
-        row = await self.db.fetchone(
+        row = await self._write(
             "INSERT INTO uploads (id, storage_key, upload_offset, upload_length, metadata_raw,"
             " metadata, state, expires_at, finished_at, concat_kind, concat_parts, owner_id, batch_id)"
             " VALUES (%(id)s, %(key)s, %(offset)s, %(length)s, %(raw)s, %(meta)s,"
@@ -101,6 +117,7 @@ class UploadRepository:
                 "owner": owner_id,
                 "batch": batch_id,
             },
+            events,
         )
         upload = _row(row)
         assert upload is not None
@@ -149,13 +166,14 @@ class UploadRepository:
         length: int | None = None,
         finished: bool = False,
         expires_in: float | None = None,
+        events: Sequence[NewEvent] = (),
     ) -> Upload | None:
         """Drop the lease, committing the new offset (and length, completion) in the same statement.
 
         Returns None when the lease was lost (another holder took over after expiry).
         """
         return _row(
-            await self.db.fetchone(
+            await self._write(
                 "UPDATE uploads SET lock_token = NULL, lock_expires_at = NULL,"
                 " upload_offset = coalesce(%(offset)s, upload_offset),"
                 " upload_length = coalesce(upload_length, %(length)s),"
@@ -175,6 +193,7 @@ class UploadRepository:
                     "finished": finished,
                     "exp": expires_in,
                 },
+                events,
             )
         )
 
@@ -186,13 +205,14 @@ class UploadRepository:
             (offset, upload_id, offset),
         )
 
-    async def mark_terminated(self, upload_id: str, token: str) -> bool:
-        count = await self.db.execute(
+    async def mark_terminated(self, upload_id: str, token: str, events: Sequence[NewEvent] = ()) -> bool:
+        row = await self._write(
             "UPDATE uploads SET state = 'terminated', lock_token = NULL, lock_expires_at = NULL,"
-            " expires_at = NULL, updated_at = now() WHERE id = %s AND lock_token = %s",
+            " expires_at = NULL, updated_at = now() WHERE id = %s AND lock_token = %s RETURNING id",
             (upload_id, token),
+            events,
         )
-        return count == 1
+        return row is not None
 
     async def expired_candidates(self, limit: int = 500) -> list[Upload]:
         rows = await self.db.fetchall(
@@ -202,15 +222,16 @@ class UploadRepository:
         )
         return [u for u in map(_row, rows) if u is not None]
 
-    async def mark_expired(self, upload_id: str) -> bool:
+    async def mark_expired(self, upload_id: str, events: Sequence[NewEvent] = ()) -> bool:
         """Expire an idle upload unless someone holds its lease right now."""
-        count = await self.db.execute(
+        row = await self._write(
             "UPDATE uploads SET state = 'expired', updated_at = now()"
             " WHERE id = %s AND state = 'active' AND expires_at <= now()"
-            " AND (lock_token IS NULL OR lock_expires_at <= now())",
+            " AND (lock_token IS NULL OR lock_expires_at <= now()) RETURNING id",
             (upload_id,),
+            events,
         )
-        return count == 1
+        return row is not None
 
     async def terminated_with_bytes(self, limit: int = 500) -> list[Upload]:
         rows = await self.db.fetchall(

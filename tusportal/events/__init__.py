@@ -1,0 +1,1 @@
+"""Durable events: the public contract (schema), the broker, actors and webhook delivery."""
