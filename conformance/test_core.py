@@ -91,6 +91,8 @@ def test_unsupported_tus_resumable_gets_412_with_tus_version(
     assert TUS_VERSION in header_list(response.headers.get("tus-version")), (
         f"412 without Tus-Version listing 1.0.0: {response.headers.get('tus-version')!r}"
     )
+    if method == "POST":
+        assert "location" not in response.headers, "an upload was created despite the 412"
     if method in ("PATCH", "DELETE"):
         assert tus.offset_of(url) == 0, f"the {method} was processed despite the 412"
 
