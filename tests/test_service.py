@@ -35,9 +35,9 @@ class RecordingStore(MemoryStore):
         self.events.append(("fsync", key))
         super().synced(key)
 
-    async def make_durable(self, key: str) -> None:
+    async def make_durable(self, key: str, state=None):
         self.events.append(("durable", key))
-        await super().make_durable(key)
+        return await super().make_durable(key, state)
 
 
 async def body(*chunks: bytes) -> AsyncIterator[bytes]:

@@ -42,7 +42,7 @@ from tusportal.protocol import Hasher as DigestHasher
 from tusportal.state.locks import LockManager
 from tusportal.state.outbox import NewEvent
 from tusportal.state.uploads import Upload, UploadRepository
-from tusportal.storage.base import Store, Terminator, Writer
+from tusportal.storage.base import Store, StoreState, Terminator, Writer
 
 log = structlog.get_logger(__name__)
 
@@ -123,24 +123,26 @@ class UploadService:
         upload_id = new_upload_id()
         key = upload_id
         written = 0
+        state: StoreState | None = None
         if body is not None:
-            writer, hasher = self._writer(key, 0, checksum)
+            writer, hasher = self._writer(key, 0, checksum, None)
             try:
                 stream = await self._pump(body, writer, self._limit(length, 0), None, None)
                 written = await writer.flush()
             finally:
                 await writer.close()
+            state = writer.state
             if stream.overflow:
-                await self._discard(key)
+                await self._discard(key, state)
                 raise BodyExceedsLength()
             if checksum is not None and not self._verified(checksum, hasher, stream, content_length):
-                await self._discard(key)
+                await self._discard(key, state)
                 raise ChecksumMismatch()
         elif length == 0:
-            await self.store.create(key)
+            state = await self.store.create(key)
         finished = length is not None and written == length
         if finished or (written and self.config.fsync_every_patch):
-            await self.store.make_durable(key)
+            state = await self.store.make_durable(key, state) or state
         text = metadata_text(metadata)
         draft = Upload(
             id=upload_id,
@@ -154,6 +156,7 @@ class UploadService:
             owner_id=None,
             batch_id=None,
             storage_key=key,
+            storage_state=state,
             created_at=datetime.now(UTC),
             expires_at=None,
             finished_at=None,
@@ -172,6 +175,7 @@ class UploadService:
             metadata=text,
             expires_in=self.config.expiration_seconds,
             finished=finished,
+            storage_state=state,
             events=events,
         )
         log.info("upload_created", upload_id=upload_id, length=length, offset=written)
@@ -193,7 +197,7 @@ class UploadService:
             upload = released or upload
             self._check_live(upload)
         if upload.state == "active" and upload.offset:
-            held = await self.store.size(upload.storage_key)
+            held = await self.store.size(upload.storage_key, upload.storage_state)
             if held < upload.offset:
                 log.warning("offset_lowered", upload_id=upload_id, committed=upload.offset, held=held)
                 await self.uploads.lower_offset(upload_id, held)
@@ -236,7 +240,7 @@ class UploadService:
                 if length is None:
                     self._check_size(declared_length)
                     new_length = length = declared_length
-            current = await self._reconcile(upload)
+            current, state = await self._reconcile(upload)
             if offset != current:
                 raise OffsetMismatch(f"Upload-Offset {offset} does not match the current offset {current}")
             if length is not None and length < current:
@@ -253,13 +257,14 @@ class UploadService:
                     f"({limit} bytes remain); the chunk was discarded"
                 )
 
-            writer, hasher = self._writer(upload.storage_key, current, checksum)
+            writer, hasher = self._writer(upload.storage_key, current, checksum, state)
             stream = await self._pump(body, writer, limit, (upload_id, token), None if checksum else current)
             written = await writer.flush()
             complete = not stream.overflow and length is not None and current + written == length
             if self.config.fsync_every_patch and not complete and written:
                 await writer.flush(fsync=True)
             await writer.close()
+            state = writer.state or state
             writer = None
 
             rejected: Exception | None = None
@@ -268,23 +273,29 @@ class UploadService:
             elif checksum is not None and not self._verified(checksum, hasher, stream, content_length):
                 rejected = UploadInterrupted() if stream.interrupted else ChecksumMismatch()
             if rejected is not None:
-                await self.store.truncate(upload.storage_key, current)
+                state = await self.store.truncate(upload.storage_key, current, state) or state
                 saved = True
-                await self._release(upload, token, offset=None, length=new_length)
+                await self._release(upload, token, offset=None, length=new_length, state=state)
                 if stream.interrupted:
                     await self.locks.announce_released(upload_id)
                 raise rejected
 
             new_offset = current + written
             if complete:
-                await self.store.make_durable(upload.storage_key)
+                state = await self.store.make_durable(upload.storage_key, state) or state
             saved = True
             events = []
             if complete:
                 done = dataclasses.replace(upload, offset=new_offset, length=length, state="finished")
                 events.append(self._file_uploaded(done))
             result = await self._release(
-                upload, token, offset=new_offset, length=new_length, finished=complete, events=events
+                upload,
+                token,
+                offset=new_offset,
+                length=new_length,
+                finished=complete,
+                state=state,
+                events=events,
             )
             log.info(
                 "chunk_written",
@@ -317,6 +328,7 @@ class UploadService:
                 token,
                 offset=offset,
                 expires_in=self.config.expiration_seconds if offset is not None else None,
+                storage_state=writer.state if writer is not None else None,
             )
 
     async def _release(
@@ -327,6 +339,7 @@ class UploadService:
         offset: int | None,
         length: int | None = None,
         finished: bool = False,
+        state: StoreState | None = None,
         events: list[NewEvent] | None = None,
     ) -> Upload:
         released = await self.uploads.release(
@@ -336,6 +349,7 @@ class UploadService:
             length=length,
             finished=finished,
             expires_in=None if finished else self.config.expiration_seconds,
+            storage_state=state,
             events=events or (),
         )
         if released is None:
@@ -344,18 +358,20 @@ class UploadService:
             raise UploadLocked("the upload was taken over by another request; retry from HEAD")
         return released
 
-    async def _reconcile(self, upload: Upload) -> int:
-        """Make storage agree with the committed offset; returns the offset to append at."""
-        held = await self.store.size(upload.storage_key)
+    async def _reconcile(self, upload: Upload) -> tuple[int, StoreState | None]:
+        """Make storage agree with the committed offset; returns where to append, and the store's
+        state after the repair."""
+        state = upload.storage_state
+        held = await self.store.size(upload.storage_key, state)
         if held > upload.offset:
             log.info("garbage_truncated", upload_id=upload.id, committed=upload.offset, held=held)
-            await self.store.truncate(upload.storage_key, upload.offset)
-            return upload.offset
+            state = await self.store.truncate(upload.storage_key, upload.offset, state) or state
+            return upload.offset, state
         if held < upload.offset:
             log.warning("offset_lowered", upload_id=upload.id, committed=upload.offset, held=held)
             await self.uploads.lower_offset(upload.id, held)
-            return held
-        return upload.offset
+            return held, state
+        return upload.offset, state
 
     def _file_uploaded(self, upload: Upload) -> NewEvent:
         base = self.config.download_base
@@ -368,9 +384,11 @@ class UploadService:
             return self.config.max_size - offset
         return None
 
-    def _writer(self, key: str, offset: int, checksum: Checksum | None) -> tuple[Writer, DigestHasher | None]:
+    def _writer(
+        self, key: str, offset: int, checksum: Checksum | None, state: StoreState | None
+    ) -> tuple[Writer, DigestHasher | None]:
         hasher = new_hasher(checksum.algorithm) if checksum is not None else None
-        return self.store.writer(key, offset, [hasher] if hasher else None), hasher
+        return self.store.writer(key, offset, [hasher] if hasher else None, state), hasher
 
     @staticmethod
     def _verified(
@@ -424,15 +442,16 @@ class UploadService:
                             lease[1],
                             checkpoint_from + writer.written,
                             self.config.expiration_seconds,
+                            writer.state,
                         )
         stream.interrupted = stream.interrupted or scope.cancelled_caught
         return stream
 
-    async def _discard(self, key: str) -> None:
+    async def _discard(self, key: str, state: StoreState | None) -> None:
         if isinstance(self.store, Terminator):
-            await self.store.delete(key)
+            await self.store.delete(key, state)
         else:
-            await self.store.truncate(key, 0)
+            await self.store.truncate(key, 0, state)
 
     # --- termination -------------------------------------------------------------------
 
@@ -445,7 +464,7 @@ class UploadService:
             raise
         await self.uploads.mark_terminated(upload_id, token, [emit.upload_terminated(upload)])
         if isinstance(self.store, Terminator):
-            await self.store.delete(upload.storage_key)
+            await self.store.delete(upload.storage_key, upload.storage_state)
         log.info("upload_terminated", upload_id=upload_id)
 
     # --- cleanup -----------------------------------------------------------------------
@@ -459,7 +478,7 @@ class UploadService:
                 continue
             if await self.uploads.mark_expired(upload.id, [emit.upload_expired(upload)]):
                 if isinstance(self.store, Terminator):
-                    await self.store.delete(upload.storage_key)
+                    await self.store.delete(upload.storage_key, upload.storage_state)
                 removed.append(upload.id)
                 log.info("upload_expired", upload_id=upload.id, offset=upload.offset)
         return removed

@@ -163,7 +163,9 @@ def test_migrate_command_reports_current_version(tus_server) -> None:
         timeout=60,
     )
     assert out.returncode == 0, out.stderr
-    assert "schema at version 1" in out.stdout
+    from tusportal.state.migrations import latest_version
+
+    assert f"schema at version {latest_version()}" in out.stdout
 
 
 @pytest.mark.parametrize("method", ["PATCH", "DELETE", "HEAD"])

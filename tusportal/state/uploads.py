@@ -20,7 +20,7 @@ from tusportal.state.outbox import NewEvent
 
 _COLUMNS = (
     "id, state, upload_offset, upload_length, metadata_raw, metadata, concat_kind, concat_parts,"
-    " owner_id, batch_id, storage_key, created_at, expires_at, finished_at,"
+    " owner_id, batch_id, storage_key, storage_state, created_at, expires_at, finished_at,"
     " lock_token IS NOT NULL AND lock_expires_at > now() AS locked,"
     " expires_at IS NOT NULL AND expires_at <= now() AS expired"
 )
@@ -39,6 +39,7 @@ class Upload:
     owner_id: str | None
     batch_id: str | None
     storage_key: str
+    storage_state: dict[str, Any] | None
     created_at: datetime
     expires_at: datetime | None
     finished_at: datetime | None
@@ -52,6 +53,10 @@ class Upload:
     @property
     def complete(self) -> bool:
         return self.length is not None and self.offset == self.length
+
+
+def _json(value: dict[str, Any] | None) -> str | None:
+    return json.dumps(value) if value is not None else None
 
 
 def _row(row: tuple[Any, ...] | None) -> Upload | None:
@@ -93,15 +98,17 @@ class UploadRepository:
         concat_parts: list[str] | None = None,
         owner_id: str | None = None,
         batch_id: str | None = None,
+        storage_state: dict[str, Any] | None = None,
         events: Sequence[NewEvent] = (),
     ) -> Upload:
         row = await self._write(
             "INSERT INTO uploads (id, storage_key, upload_offset, upload_length, metadata_raw,"
-            " metadata, state, expires_at, finished_at, concat_kind, concat_parts, owner_id, batch_id)"
+            " metadata, state, expires_at, finished_at, concat_kind, concat_parts, owner_id, batch_id,"
+            " storage_state)"
             " VALUES (%(id)s, %(key)s, %(offset)s, %(length)s, %(raw)s, %(meta)s,"
             " CASE WHEN %(finished)s THEN 'finished' ELSE 'active' END,"
             " CASE WHEN %(finished)s THEN NULL ELSE now() + make_interval(secs => %(exp)s) END,"
-            " CASE WHEN %(finished)s THEN now() END, %(ck)s, %(cp)s, %(owner)s, %(batch)s)"
+            " CASE WHEN %(finished)s THEN now() END, %(ck)s, %(cp)s, %(owner)s, %(batch)s, %(ss)s)"
             f" RETURNING {_COLUMNS}",
             {
                 "id": upload_id,
@@ -116,6 +123,7 @@ class UploadRepository:
                 "cp": concat_parts,
                 "owner": owner_id,
                 "batch": batch_id,
+                "ss": _json(storage_state),
             },
             events,
         )
@@ -147,13 +155,21 @@ class UploadRepository:
             (self.lease, tokens),
         )
 
-    async def checkpoint(self, upload_id: str, token: str, offset: int, expires_in: float) -> bool:
+    async def checkpoint(
+        self,
+        upload_id: str,
+        token: str,
+        offset: int,
+        expires_in: float,
+        storage_state: dict[str, Any] | None = None,
+    ) -> bool:
         """Commit progress of a long PATCH while keeping the lease."""
         count = await self.db.execute(
             "UPDATE uploads SET upload_offset = %s, updated_at = now(),"
-            " expires_at = now() + make_interval(secs => %s)"
+            " expires_at = now() + make_interval(secs => %s),"
+            " storage_state = coalesce(%s::jsonb, storage_state)"
             " WHERE id = %s AND lock_token = %s AND state = 'active'",
-            (offset, expires_in, upload_id, token),
+            (offset, expires_in, _json(storage_state), upload_id, token),
         )
         return count == 1
 
@@ -166,6 +182,7 @@ class UploadRepository:
         length: int | None = None,
         finished: bool = False,
         expires_in: float | None = None,
+        storage_state: dict[str, Any] | None = None,
         events: Sequence[NewEvent] = (),
     ) -> Upload | None:
         """Drop the lease, committing the new offset (and length, completion) in the same statement.
@@ -177,6 +194,7 @@ class UploadRepository:
                 "UPDATE uploads SET lock_token = NULL, lock_expires_at = NULL,"
                 " upload_offset = coalesce(%(offset)s, upload_offset),"
                 " upload_length = coalesce(upload_length, %(length)s),"
+                " storage_state = coalesce(%(ss)s::jsonb, storage_state),"
                 " updated_at = CASE WHEN %(offset)s IS NULL THEN updated_at ELSE now() END,"
                 " state = CASE WHEN %(finished)s THEN 'finished' ELSE state END,"
                 " finished_at = CASE WHEN %(finished)s THEN now() ELSE finished_at END,"
@@ -192,17 +210,21 @@ class UploadRepository:
                     "length": length,
                     "finished": finished,
                     "exp": expires_in,
+                    "ss": _json(storage_state),
                 },
                 events,
             )
         )
 
-    async def lower_offset(self, upload_id: str, offset: int) -> None:
+    async def lower_offset(
+        self, upload_id: str, offset: int, storage_state: dict[str, Any] | None = None
+    ) -> None:
         """Storage holds fewer bytes than committed (lost after a power cut): believe storage."""
         await self.db.execute(
-            "UPDATE uploads SET upload_offset = %s, updated_at = now()"
+            "UPDATE uploads SET upload_offset = %s, updated_at = now(),"
+            " storage_state = coalesce(%s::jsonb, storage_state)"
             " WHERE id = %s AND upload_offset > %s AND state = 'active'",
-            (offset, upload_id, offset),
+            (offset, _json(storage_state), upload_id, offset),
         )
 
     async def mark_terminated(self, upload_id: str, token: str, events: Sequence[NewEvent] = ()) -> bool:

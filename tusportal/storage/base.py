@@ -1,5 +1,11 @@
 """The Store protocol: a small required interface plus optional capabilities.
 
+Every call names the object by `key` and passes `state`: an opaque, JSON-serializable dict that the
+store returned earlier for this object (None at first). The service persists it in PostgreSQL next
+to the committed offset, in the same statement, so a store can keep its bookkeeping (an S3 multipart
+upload id, the list of parts, where a pending piece lives) where every instance can read it,
+without storage importing state. Stores that need none (local disk) return None and ignore it.
+
 Required (every store):
 - `create(key)` makes an empty object.
 - `size(key)` is the number of bytes the store holds (0 for a missing object). After a crash this
@@ -21,7 +27,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
+
+StoreState = dict[str, Any]
 
 
 class Hasher(Protocol):
@@ -48,29 +56,43 @@ class Writer(Protocol):
         """Flush and release resources. Safe to call twice and after an error."""
         ...
 
+    @property
+    def state(self) -> StoreState | None:
+        """The store's bookkeeping after the last completed write, to persist with the offset."""
+        ...
+
 
 @runtime_checkable
 class Store(Protocol):
-    async def create(self, key: str) -> None: ...
+    async def create(self, key: str) -> StoreState | None: ...
 
-    async def size(self, key: str) -> int: ...
+    async def size(self, key: str, state: StoreState | None = None) -> int: ...
 
-    async def truncate(self, key: str, size: int) -> None: ...
+    async def truncate(self, key: str, size: int, state: StoreState | None = None) -> StoreState | None: ...
 
-    def writer(self, key: str, offset: int, hashers: list[Hasher] | None = None) -> Writer: ...
+    def writer(
+        self,
+        key: str,
+        offset: int,
+        hashers: list[Hasher] | None = None,
+        state: StoreState | None = None,
+    ) -> Writer: ...
 
-    async def make_durable(self, key: str) -> None: ...
+    async def make_durable(self, key: str, state: StoreState | None = None) -> StoreState | None:
+        """Called once when the upload completes (and with fsync-every-patch after each PATCH):
+        afterwards the whole object must survive a power loss and be readable with `read`."""
+        ...
 
 
 @runtime_checkable
 class Terminator(Protocol):
-    async def delete(self, key: str) -> None: ...
+    async def delete(self, key: str, state: StoreState | None = None) -> None: ...
 
 
 @runtime_checkable
 class RangeReader(Protocol):
-    def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
-        """Yield the bytes start..end (inclusive) in chunks."""
+    def read(self, key: str, start: int, end: int, state: StoreState | None = None) -> AsyncIterator[bytes]:
+        """Yield the bytes start..end (inclusive) of a completed object, in chunks."""
         ...
 
 

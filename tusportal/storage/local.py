@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tusportal.errors import StorageUnavailable
-from tusportal.storage.base import Hasher
+from tusportal.storage.base import Hasher, StoreState
 
 _KEY = re.compile(r"^[A-Za-z0-9_\-]{1,200}$")
 _IOV_MAX = 512
@@ -74,6 +74,10 @@ class LocalWriter:
         self._hashers = hashers
         self._executor = executor
         self._batch = batch_bytes
+
+    @property
+    def state(self) -> StoreState | None:
+        return None
 
     @property
     def written(self) -> int:
@@ -170,14 +174,15 @@ class LocalStore:
             raise ValueError(f"invalid storage key {key!r}")
         return self.directory / key
 
-    async def create(self, key: str) -> None:
+    async def create(self, key: str) -> StoreState | None:
         try:
             fd = os.open(self.path(key), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
         except OSError as exc:
             raise _translate(exc) from exc
         os.close(fd)
+        return None
 
-    async def size(self, key: str) -> int:
+    async def size(self, key: str, state: StoreState | None = None) -> int:
         try:
             return os.stat(self.path(key)).st_size
         except FileNotFoundError:
@@ -185,7 +190,7 @@ class LocalStore:
         except OSError as exc:
             raise _translate(exc) from exc
 
-    async def truncate(self, key: str, size: int) -> None:
+    async def truncate(self, key: str, size: int, state: StoreState | None = None) -> StoreState | None:
         try:
             os.truncate(self.path(key), size)
         except FileNotFoundError:
@@ -193,11 +198,14 @@ class LocalStore:
                 raise
         except OSError as exc:
             raise _translate(exc) from exc
+        return None
 
-    def writer(self, key: str, offset: int, hashers: list[Hasher] | None = None) -> LocalWriter:
+    def writer(
+        self, key: str, offset: int, hashers: list[Hasher] | None = None, state: StoreState | None = None
+    ) -> LocalWriter:
         return LocalWriter(self.path(key), offset, hashers or [], self._executor, self._batch)
 
-    async def make_durable(self, key: str) -> None:
+    async def make_durable(self, key: str, state: StoreState | None = None) -> StoreState | None:
         path = self.path(key)
 
         def sync_file() -> None:
@@ -213,6 +221,7 @@ class LocalStore:
             await self._sync_directory()
         except OSError as exc:
             raise _translate(exc) from exc
+        return None
 
     async def _sync_directory(self) -> None:
         # group commit: callers that arrive while a directory fsync runs share the next one
@@ -233,7 +242,7 @@ class LocalStore:
             await asyncio.get_running_loop().run_in_executor(self._executor, sync_dir)
             self._dir_synced = target
 
-    async def delete(self, key: str) -> None:
+    async def delete(self, key: str, state: StoreState | None = None) -> None:
         try:
             os.unlink(self.path(key))
         except FileNotFoundError:
@@ -241,7 +250,9 @@ class LocalStore:
         except OSError as exc:
             raise _translate(exc) from exc
 
-    async def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+    async def read(
+        self, key: str, start: int, end: int, state: StoreState | None = None
+    ) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
         try:
             fd = os.open(self.path(key), os.O_RDONLY | os.O_CLOEXEC)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-from tusportal.storage.base import Hasher
+from tusportal.storage.base import Hasher, StoreState
 
 
 class MemoryWriter:
@@ -14,6 +14,10 @@ class MemoryWriter:
         self._pos = offset
         self._start = offset
         self._hashers = hashers
+
+    @property
+    def state(self) -> StoreState | None:
+        return None
 
     @property
     def written(self) -> int:
@@ -41,17 +45,21 @@ class MemoryStore:
         self.blobs: dict[str, bytearray] = {}
         self.durable: set[str] = set()
 
-    async def create(self, key: str) -> None:
+    async def create(self, key: str) -> StoreState | None:
         self.blobs.setdefault(key, bytearray())
+        return None
 
-    async def size(self, key: str) -> int:
+    async def size(self, key: str, state: StoreState | None = None) -> int:
         return len(self.blobs.get(key, b""))
 
-    async def truncate(self, key: str, size: int) -> None:
+    async def truncate(self, key: str, size: int, state: StoreState | None = None) -> StoreState | None:
         if key in self.blobs:
             del self.blobs[key][size:]
+        return None
 
-    def writer(self, key: str, offset: int, hashers: list[Hasher] | None = None) -> MemoryWriter:
+    def writer(
+        self, key: str, offset: int, hashers: list[Hasher] | None = None, state: StoreState | None = None
+    ) -> MemoryWriter:
         blob = self.blobs.setdefault(key, bytearray())
         return MemoryWriter(blob, offset, hashers or [], lambda: self.synced(key))
 
@@ -59,13 +67,16 @@ class MemoryStore:
         """A writer's bytes were fsync'd (tests override this to observe it)."""
         self.durable.add(key)
 
-    async def make_durable(self, key: str) -> None:
+    async def make_durable(self, key: str, state: StoreState | None = None) -> StoreState | None:
         self.durable.add(key)
+        return None
 
-    async def delete(self, key: str) -> None:
+    async def delete(self, key: str, state: StoreState | None = None) -> None:
         self.blobs.pop(key, None)
 
-    async def read(self, key: str, start: int, end: int) -> AsyncIterator[bytes]:
+    async def read(
+        self, key: str, start: int, end: int, state: StoreState | None = None
+    ) -> AsyncIterator[bytes]:
         blob = self.blobs.get(key, bytearray())
         for pos in range(start, end + 1, 65536):
             yield bytes(blob[pos : min(pos + 65536, end + 1)])

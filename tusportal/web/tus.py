@@ -232,7 +232,7 @@ class TusEndpoints:
             status = 206
             headers["Content-Range"] = f"bytes {start}-{end}/{size}"
         headers["Content-Length"] = str(end - start + 1 if size else 0)
-        body = store.read(upload.storage_key, start, end) if size else _empty()
+        body = store.read(upload.storage_key, start, end, upload.storage_state) if size else _empty()
         return StreamingResponse(body, status_code=status, headers=headers, media_type=media)
 
     # --- helpers -------------------------------------------------------------------------
