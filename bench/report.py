@@ -138,7 +138,7 @@ def table(results: dict, sizes: dict) -> str:
 def cpu_table(results: dict) -> str:
     """Median CPU seconds per run, by process group, next to the median wall time of the run."""
     header = ["scenario", "server", "wall s (timed part)", "server CPU s", "its PostgreSQL CPU s",
-              "client CPU s"]  # fmt: skip
+              "client CPU s", "other processes CPU s"]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for scenario, by_server in results.items():
         for server, runs in by_server.items():
@@ -150,7 +150,7 @@ def cpu_table(results: dict) -> str:
                 return fmt(statistics.median(xs)) if xs else "—"
 
             cells = [f"({scenario})", server, med("seconds"), med("server_cpu_s"),
-                     med("postgres_cpu_s"), med("client_cpu_s")]  # fmt: skip
+                     med("postgres_cpu_s"), med("client_cpu_s"), med("others_cpu_s")]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -62,6 +62,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, help="also save raw results and the table here")
     parser.add_argument("--tmp-dir", type=Path, help="parent of the servers' data dirs")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=30.0,
+        help="before each run wait up to this many seconds until other processes use < 0.25 CPU "
+        "(0: don't wait; default 30)",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep server logs and data dirs")
     args = parser.parse_args(argv)
     args.only = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -92,8 +99,30 @@ def client_cpu_seconds() -> float:
     return t.user + t.system
 
 
-async def run_once(scenario: str, server: Server, sizes: dict, data: memoryview) -> dict:
-    host, port = "127.0.0.1", server.port
+def busy_cpu_seconds() -> float:
+    """CPU time the whole machine spent not idle (steal included: a neighbour took it)."""
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0)
+
+
+def our_cpu_seconds(servers: list[Server]) -> float:
+    return client_cpu_seconds() + sum(sum(s.cpu_seconds()) for s in servers)
+
+
+async def wait_until_quiet(servers: list[Server], max_wait: float, threshold: float = 0.25) -> float:
+    """Wait (at most max_wait s) for half a second in which processes that are not ours use less
+    than `threshold` CPUs; returns the CPUs they used in the last half second measured."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        busy, ours = busy_cpu_seconds(), our_cpu_seconds(servers)
+        await asyncio.sleep(0.5)
+        others = (busy_cpu_seconds() - busy - (our_cpu_seconds(servers) - ours)) / 0.5
+        if others < threshold or time.monotonic() >= deadline:
+            return max(others, 0.0)
+
+
+async def run_once(scenario: str, port: int, sizes: dict, data: memoryview) -> dict:
+    host = "127.0.0.1"
     s = sizes[scenario]
     if scenario in ("a", "d"):
         return await scenarios.single_patch(host, port, data, s["size"])
@@ -122,22 +151,29 @@ async def benchmark(args, servers: list[Server], sizes: dict, workdir: Path) -> 
         for round_no in range(args.rounds):
             for server in order if round_no % 2 == 0 else order[::-1]:
                 check_disk(workdir, sizes[scenario].get("size", 0) * 2)
+                if args.quiet_wait > 0:
+                    others = await wait_until_quiet(servers, args.quiet_wait)
+                    if others >= 0.25:
+                        log(f"machine still busy ({others:.2f} CPUs used by others); running anyway")
                 cpu_before = server.cpu_seconds(), client_cpu_seconds()
+                machine_before = busy_cpu_seconds(), our_cpu_seconds(servers)
                 if scenario in RSS_SCENARIOS and server.name != "ceiling":
                     with RssSampler(server) as rss:
-                        result = await run_once(scenario, server, sizes, data)
+                        result = await run_once(scenario, server.port, sizes, data)
                     result["rss_peak_mib"] = rss.peak / MIB
                     result["rss_before_mib"] = rss.before / MIB
                     result["rss_samples"] = len(rss.samples)
                     if rss.postgres_samples:
                         result["postgres_rss_peak_mib"] = max(rss.postgres_samples) / MIB
                 else:
-                    result = await run_once(scenario, server, sizes, data)
+                    result = await run_once(scenario, server.port, sizes, data)
                 (own, postgres), client = server.cpu_seconds(), client_cpu_seconds()
                 result["server_cpu_s"] = own - cpu_before[0][0]
                 if server.rss_excludes:
                     result["postgres_cpu_s"] = postgres - cpu_before[0][1]
                 result["client_cpu_s"] = client - cpu_before[1]
+                ours = our_cpu_seconds(servers) - machine_before[1]
+                result["others_cpu_s"] = max(0.0, busy_cpu_seconds() - machine_before[0] - ours)
                 results[scenario][server.name].append(result)
                 shown = {k: round(v, 2) for k, v in result.items() if k != "rss_samples"}
                 log(f"[{scenario} round {round_no + 1}/{args.rounds}] {server.name}: {shown}")
