@@ -21,6 +21,9 @@ Tus-Extension list follows from them):
 - `Terminator.delete(key)`: termination and cleanup.
 - `RangeReader.read(key, start, end)`: GET downloads.
 - `LocalFiles.path(key)`: a local path, so downloads can use sendfile.
+- `Concatenator.concatenate(key, parts)`: build a complete object from complete parts (the
+  concatenation extension). It must be crash-safe and idempotent: until it returns, `key` either
+  does not exist or is incomplete and will be rebuilt by a retry; it never looks complete early.
 """
 
 from __future__ import annotations
@@ -93,6 +96,16 @@ class Terminator(Protocol):
 class RangeReader(Protocol):
     def read(self, key: str, start: int, end: int, state: StoreState | None = None) -> AsyncIterator[bytes]:
         """Yield the bytes start..end (inclusive) of a completed object, in chunks."""
+        ...
+
+
+@runtime_checkable
+class Concatenator(Protocol):
+    async def concatenate(
+        self, key: str, parts: list[tuple[str, StoreState | None]], pause: float = 0.0
+    ) -> StoreState | None:
+        """Write the parts' bytes, in order, into a new complete (durable) object `key`.
+        `pause` sleeps between parts: a fault-injection knob for crash tests, 0 in production."""
         ...
 
 

@@ -71,6 +71,13 @@ class MemoryStore:
         self.durable.add(key)
         return None
 
+    async def concatenate(
+        self, key: str, parts: list[tuple[str, StoreState | None]], pause: float = 0.0
+    ) -> StoreState | None:
+        self.blobs[key] = bytearray(b"".join(bytes(self.blobs.get(part, b"")) for part, _ in parts))
+        self.durable.add(key)
+        return None
+
     async def delete(self, key: str, state: StoreState | None = None) -> None:
         self.blobs.pop(key, None)
 
