@@ -12,9 +12,10 @@ from typing import Any
 import structlog
 
 from tusportal.logging import configure_logging
-from tusportal.service import ServiceConfig, UploadService
+from tusportal.service import BatchService, ServiceConfig, UploadService
 from tusportal.settings import Settings
 from tusportal.state import migrations
+from tusportal.state.batches import BatchRepository
 from tusportal.state.db import Database, EmbeddedPostgres
 from tusportal.state.locks import LockManager
 from tusportal.state.uploads import UploadRepository
@@ -39,13 +40,16 @@ class Components:
     locks: LockManager
     store: LocalStore
     service: UploadService
+    batches: BatchService
     embedded: EmbeddedPostgres | None = None
+    recovery: asyncio.Task[int] | None = None
 
     async def start(self) -> None:
         await self.db.open()
         async with self.db.connection() as conn:
             await migrations.apply(conn)
         await self.locks.start()
+        self.recovery = asyncio.create_task(self.service.concat.recover())
         log.info(
             "server_ready",
             base_path=self.settings.normalized_base_path(),
@@ -84,7 +88,9 @@ def build(settings: Settings) -> Components:
         wait_seconds=settings.lock_wait_seconds,
     )
     store = LocalStore(settings.files_dir())
+    batches = BatchService(db, BatchRepository(db), file_url=settings.normalized_base_path())
     service = UploadService(
+        batches=batches,
         uploads=uploads,
         locks=locks,
         store=store,
@@ -93,11 +99,12 @@ def build(settings: Settings) -> Components:
             expiration_seconds=settings.expiration_seconds,
             fsync_every_patch=settings.fsync_every_patch,
             checkpoint_bytes=settings.checkpoint_bytes,
+            concat_pause_seconds=settings.concat_pause_seconds,
             download_base=(settings.public_base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
             + settings.normalized_base_path(),
         ),
     )
-    return Components(settings, db, uploads, locks, store, service, embedded)
+    return Components(settings, db, uploads, locks, store, service, batches, embedded)
 
 
 def create_asgi_app(settings: Settings, components: Components) -> Any:
@@ -109,6 +116,7 @@ def create_asgi_app(settings: Settings, components: Components) -> Any:
         startup=components.start,
         shutdown=components.stop,
         readiness=components.readiness,
+        batches=components.batches,
     )
 
 
@@ -174,13 +182,19 @@ def cmd_migrate(settings: Settings) -> int:
 
 
 def cmd_cleanup(settings: Settings, dry_run: bool) -> int:
-    async def work(components: Components) -> list[str]:
-        return await components.service.expire_idle(dry_run=dry_run)
+    async def work(components: Components) -> tuple[list[str], list[str]]:
+        expired = await components.service.expire_idle(dry_run=dry_run)
+        consumed = await components.service.concat.remove_consumed(dry_run=dry_run)
+        return expired, consumed
 
-    removed = asyncio.run(_with_db(settings, work))
+    expired, consumed = asyncio.run(_with_db(settings, work))
     verb = "would expire" if dry_run else "expired"
-    print(f"{verb} {len(removed)} upload(s)")
-    for upload_id in removed:
+    print(f"{verb} {len(expired)} upload(s)")
+    for upload_id in expired:
+        print(f"  {upload_id}")
+    verb = "would remove" if dry_run else "removed"
+    print(f"{verb} {len(consumed)} concatenated partial upload(s)")
+    for upload_id in consumed:
         print(f"  {upload_id}")
     return 0
 

@@ -200,3 +200,42 @@ class DatabaseUnavailable(TusError):
     status = 503
     code = "database_unavailable"
     message = "the database is temporarily unavailable; retry later"
+
+
+# --- batches and concatenation -----------------------------------------------------------
+
+
+class BatchNotFound(TusError):
+    status = 404
+    code = "batch_not_found"
+    message = "batch not found"
+
+
+class BatchNotJoinable(TusError):
+    status = 400
+    code = "batch_not_joinable"
+    message = "the batch named in Upload-Metadata does not accept files"
+
+
+class BatchStateConflict(TusError):
+    status = 409
+    code = "batch_state_conflict"
+    message = "the batch is not in a state that allows this"
+
+
+class InvalidRequestBody(TusError):
+    status = 400
+    code = "invalid_request_body"
+    message = "the request body is not valid"
+
+
+class InvalidFinal(TusError):
+    status = 400
+    code = "invalid_final"
+    message = "the final upload cannot be created from these parts"
+
+
+class PartialNotFound(TusError):
+    status = 404
+    code = "partial_not_found"
+    message = "a partial upload named in Upload-Concat does not exist"

@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     fsync_every_patch: bool = Field(False, description="fsync each PATCH before its 204")
     checkpoint_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Commit offset during long PATCH")
 
+    concat_pause_seconds: float = Field(
+        0.0, ge=0, description="Fault injection for crash tests: pause between parts during assembly"
+    )
+
     # locking
     lock_lease_seconds: float = Field(6.0, gt=0, description="A dead holder's lock expires after this")
     lock_wait_seconds: float = Field(3.0, gt=0, description="How long a request waits for a lock")

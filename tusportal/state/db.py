@@ -56,6 +56,13 @@ class Database:
             async with self.pool.connection() as conn:
                 yield conn
 
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A connection inside one transaction, committed when the block exits without error."""
+        with translate_errors():
+            async with self.pool.connection() as conn, conn.transaction():
+                yield conn
+
     async def fetchone(self, sql: str, params: Any = None) -> tuple[Any, ...] | None:
         with translate_errors():
             async with self.pool.connection() as conn:

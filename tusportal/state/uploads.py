@@ -71,8 +71,17 @@ class UploadRepository:
         self.db = db
         self.lease = lease_seconds
 
-    async def _write(self, sql: str, params: Any, events: Sequence[NewEvent]) -> tuple[Any, ...] | None:
-        """One statement; with events, the statement and its outbox rows commit together."""
+    async def _write(
+        self, sql: str, params: Any, events: Sequence[NewEvent], conn: Any = None
+    ) -> tuple[Any, ...] | None:
+        """One statement; with events, the statement and its outbox rows commit together.
+        With `conn`, both run inside the caller's transaction."""
+        if conn is not None:
+            cur = await conn.execute(sql, params)
+            row = await cur.fetchone()
+            if row is not None and events:
+                await outbox.add_events(conn, events)
+            return row
         if not events:
             return await self.db.fetchone(sql, params)
         with translate_errors():
@@ -100,6 +109,7 @@ class UploadRepository:
         batch_id: str | None = None,
         storage_state: dict[str, Any] | None = None,
         events: Sequence[NewEvent] = (),
+        conn: Any = None,
     ) -> Upload:
         row = await self._write(
             "INSERT INTO uploads (id, storage_key, upload_offset, upload_length, metadata_raw,"
@@ -126,6 +136,7 @@ class UploadRepository:
                 "ss": _json(storage_state),
             },
             events,
+            conn,
         )
         upload = _row(row)
         assert upload is not None
@@ -184,6 +195,7 @@ class UploadRepository:
         expires_in: float | None = None,
         storage_state: dict[str, Any] | None = None,
         events: Sequence[NewEvent] = (),
+        conn: Any = None,
     ) -> Upload | None:
         """Drop the lease, committing the new offset (and length, completion) in the same statement.
 
@@ -213,8 +225,54 @@ class UploadRepository:
                     "ss": _json(storage_state),
                 },
                 events,
+                conn,
             )
         )
+
+    async def get_many(self, ids: list[str]) -> dict[str, Upload]:
+        rows = await self.db.fetchall(f"SELECT {_COLUMNS} FROM uploads WHERE id = ANY(%s)", (ids,))
+        return {u.id: u for u in map(_row, rows) if u is not None}
+
+    async def finals_waiting_on(self, partial_id: str) -> list[str]:
+        rows = await self.db.fetchall(
+            "SELECT id FROM uploads WHERE concat_kind = 'final' AND state = 'active'"
+            " AND concat_parts @> ARRAY[%s]",
+            (partial_id,),
+        )
+        return [r[0] for r in rows]
+
+    async def finals_ready(self, limit: int = 100) -> list[str]:
+        """Active finals whose partial uploads are all finished: an assembly that a crash cut short."""
+        rows = await self.db.fetchall(
+            "SELECT f.id FROM uploads f WHERE f.concat_kind = 'final' AND f.state = 'active'"
+            " AND NOT EXISTS (SELECT 1 FROM unnest(f.concat_parts) AS part(pid)"
+            "   LEFT JOIN uploads p ON p.id = part.pid WHERE p.state IS DISTINCT FROM 'finished')"
+            " LIMIT %s",
+            (limit,),
+        )
+        return [r[0] for r in rows]
+
+    async def partials_done_with(self, limit: int = 500) -> list[Upload]:
+        """Finished partial uploads that no unfinished final still needs: their bytes can go."""
+        rows = await self.db.fetchall(
+            f"SELECT {_COLUMNS} FROM uploads p WHERE p.concat_kind = 'partial' AND p.state = 'finished'"
+            " AND EXISTS (SELECT 1 FROM uploads f WHERE f.concat_kind = 'final'"
+            "   AND f.concat_parts @> ARRAY[p.id])"
+            " AND NOT EXISTS (SELECT 1 FROM uploads f WHERE f.concat_kind = 'final'"
+            "   AND f.state = 'active' AND f.concat_parts @> ARRAY[p.id])"
+            " LIMIT %s",
+            (limit,),
+        )
+        return [u for u in map(_row, rows) if u is not None]
+
+    async def mark_consumed(self, upload_id: str) -> bool:
+        """A partial upload whose bytes now live in its final(s) is removed from view."""
+        count = await self.db.execute(
+            "UPDATE uploads SET state = 'terminated', updated_at = now()"
+            " WHERE id = %s AND concat_kind = 'partial' AND state = 'finished'",
+            (upload_id,),
+        )
+        return count == 1
 
     async def lower_offset(
         self, upload_id: str, offset: int, storage_state: dict[str, Any] | None = None
@@ -227,12 +285,15 @@ class UploadRepository:
             (offset, _json(storage_state), upload_id, offset),
         )
 
-    async def mark_terminated(self, upload_id: str, token: str, events: Sequence[NewEvent] = ()) -> bool:
+    async def mark_terminated(
+        self, upload_id: str, token: str, events: Sequence[NewEvent] = (), conn: Any = None
+    ) -> bool:
         row = await self._write(
             "UPDATE uploads SET state = 'terminated', lock_token = NULL, lock_expires_at = NULL,"
             " expires_at = NULL, updated_at = now() WHERE id = %s AND lock_token = %s RETURNING id",
             (upload_id, token),
             events,
+            conn,
         )
         return row is not None
 
@@ -244,7 +305,7 @@ class UploadRepository:
         )
         return [u for u in map(_row, rows) if u is not None]
 
-    async def mark_expired(self, upload_id: str, events: Sequence[NewEvent] = ()) -> bool:
+    async def mark_expired(self, upload_id: str, events: Sequence[NewEvent] = (), conn: Any = None) -> bool:
         """Expire an idle upload unless someone holds its lease right now."""
         row = await self._write(
             "UPDATE uploads SET state = 'expired', updated_at = now()"
@@ -252,6 +313,7 @@ class UploadRepository:
             " AND (lock_token IS NULL OR lock_expires_at <= now()) RETURNING id",
             (upload_id,),
             events,
+            conn,
         )
         return row is not None
 

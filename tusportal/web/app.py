@@ -14,9 +14,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tusportal.errors import TusError
-from tusportal.service import UploadService
+from tusportal.service import BatchService, UploadService
 from tusportal.settings import Settings
 from tusportal.web import errors
+from tusportal.web.api_batches import BatchEndpoints
 from tusportal.web.middleware import MethodOverride, TusResumableHeader
 from tusportal.web.tus import EXPOSED_HEADERS, TusConfig, TusEndpoints, extensions_for
 
@@ -30,6 +31,7 @@ def create_app(
     startup: Hook | None = None,
     shutdown: Hook | None = None,
     readiness: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+    batches: BatchService | None = None,
 ) -> Starlette:
     base_path = settings.normalized_base_path()
     tus = TusEndpoints(
@@ -87,6 +89,8 @@ def create_app(
         Route("/readyz", readyz, methods=["GET"]),
         *tus.routes(),
     ]
+    if batches is not None:
+        routes += BatchEndpoints(batches).routes()
     return Starlette(
         routes=routes,
         middleware=middleware,

@@ -13,6 +13,7 @@ from tusportal import protocol
 from tusportal.errors import (
     AmbiguousLength,
     InvalidConcat,
+    InvalidFinal,
     MethodNotAllowed,
     MissingLength,
     UnsupportedMediaType,
@@ -20,7 +21,7 @@ from tusportal.errors import (
 )
 from tusportal.service import UploadService
 from tusportal.state.uploads import Upload
-from tusportal.storage.base import RangeReader, Terminator
+from tusportal.storage.base import Concatenator, RangeReader, Terminator
 
 OFFSET_OCTET_STREAM = "application/offset+octet-stream"
 
@@ -60,6 +61,8 @@ def extensions_for(store: object) -> tuple[str, ...]:
     ext = ["creation", "creation-with-upload", "creation-defer-length", "expiration", "checksum"]
     if isinstance(store, Terminator):
         ext.append("termination")
+    if isinstance(store, Concatenator):
+        ext += ["concatenation", "concatenation-unfinished"]
     return tuple(ext)
 
 
@@ -136,11 +139,32 @@ class TusEndpoints:
 
     async def create(self, request: Request) -> Response:
         h = request.headers
-        if h.get("upload-concat") is not None:
-            protocol.parse_concat(h.get("upload-concat"))
-            raise InvalidConcat("concatenation is not enabled on this server")
+        concat = protocol.parse_concat(h.get("upload-concat"))
+        if concat is not None and "concatenation" not in self.config.extensions:
+            raise InvalidConcat("concatenation is not supported by this server's store")
         length_header = h.get("upload-length")
         defer = protocol.parse_defer_length(h.get("upload-defer-length"))
+        part_ids: list[str] | None = None
+        if isinstance(concat, protocol.Final):
+            if length_header is not None or defer:
+                raise InvalidFinal("a final upload must not have Upload-Length or Upload-Defer-Length")
+            part_ids = []
+            for url in concat.urls:
+                part_id = protocol.upload_id_from_url(url, self.base)
+                if part_id is None:
+                    raise InvalidFinal(f"{url!r} is not an upload URL of this server")
+                part_ids.append(part_id)
+            return await self._created(
+                request,
+                await self.service.create(
+                    length=None,
+                    metadata=protocol.parse_metadata(h.get("upload-metadata")),
+                    metadata_raw=_raw_metadata(h.get("upload-metadata")),
+                    concat=concat,
+                    part_ids=part_ids,
+                ),
+                with_offset=False,
+            )
         if length_header is not None and defer:
             raise AmbiguousLength()
         if length_header is None and not defer:
@@ -157,20 +181,33 @@ class TusEndpoints:
         upload = await self.service.create(
             length=length,
             metadata=metadata,
-            metadata_raw=metadata_raw if metadata_raw and metadata_raw.strip() else None,
+            metadata_raw=_raw_metadata(metadata_raw),
             body=_body(request) if has_body else None,
             content_length=content_length if has_body else None,
             checksum=checksum,
+            concat=concat,
         )
+        return await self._created(request, upload, with_offset=has_body)
+
+    async def _created(self, request: Request, upload: Upload, *, with_offset: bool) -> Response:
         headers = {"Location": self.location(request, upload.id)}
-        if has_body:
+        if with_offset:
             headers["Upload-Offset"] = str(upload.offset)
         self._expires(upload, headers)
         return Response(status_code=201, headers=headers)
 
     async def head(self, upload_id: str) -> Response:
         upload = await self.service.head(upload_id)
-        headers = {"Cache-Control": "no-store", "Upload-Offset": str(upload.offset)}
+        headers = {"Cache-Control": "no-store"}
+        if upload.concat_kind == "final":
+            parts = " ".join(self.base + part for part in upload.concat_parts or [])
+            headers["Upload-Concat"] = "final;" + parts
+            if upload.finished:  # an unfinished final has no offset of its own
+                headers["Upload-Offset"] = str(upload.offset)
+        else:
+            headers["Upload-Offset"] = str(upload.offset)
+            if upload.concat_kind == "partial":
+                headers["Upload-Concat"] = "partial"
         if upload.length is not None:
             headers["Upload-Length"] = str(upload.length)
         else:
@@ -250,6 +287,10 @@ class TusEndpoints:
         if self.config.trust_proxy_headers:
             scheme, host = _forwarded(request, scheme, host)
         return f"{scheme}://{host}{path}"
+
+
+def _raw_metadata(value: str | None) -> str | None:
+    return value if value and value.strip() else None
 
 
 async def _empty() -> AsyncIterator[bytes]:

@@ -1,4 +1,4 @@
-"""UploadService: the one place that combines upload state, storage and (later) the outbox.
+"""UploadService: creating, appending to, terminating and expiring uploads.
 
 It knows no HTTP. Callers pass parsed values and an async iterator of body chunks that simply ends
 when the client goes away; the service commits whatever reached storage, so a client that
@@ -29,6 +29,7 @@ from tusportal.errors import (
     LengthAlreadySet,
     LengthBelowOffset,
     OffsetMismatch,
+    TusError,
     UploadExpired,
     UploadInterrupted,
     UploadLocked,
@@ -37,8 +38,10 @@ from tusportal.errors import (
     UploadTooLarge,
 )
 from tusportal.events import emit
-from tusportal.protocol import Checksum, Metadata, metadata_text, new_hasher
+from tusportal.protocol import Checksum, Final, Metadata, Partial, metadata_text, new_hasher
 from tusportal.protocol import Hasher as DigestHasher
+from tusportal.service.batches import BatchService
+from tusportal.service.concat import Concatenation
 from tusportal.state.locks import LockManager
 from tusportal.state.outbox import NewEvent
 from tusportal.state.uploads import Upload, UploadRepository
@@ -54,6 +57,7 @@ class ServiceConfig:
     fsync_every_patch: bool = False
     checkpoint_bytes: int = 64 * 1024 * 1024
     download_base: str | None = None  # e.g. "https://up.example.com/files/", for event payloads
+    concat_pause_seconds: float = 0.0  # fault injection for crash tests: sleep between parts
 
 
 def new_upload_id() -> str:
@@ -78,11 +82,14 @@ class UploadService:
         locks: LockManager,
         store: Store,
         config: ServiceConfig,
+        batches: BatchService | None = None,
     ):
         self.uploads = uploads
         self.locks = locks
         self.store = store
         self.config = config
+        self.batches = batches
+        self.concat = Concatenation(self)
 
     # --- rules -------------------------------------------------------------------------
 
@@ -110,12 +117,26 @@ class UploadService:
         body: AsyncIterator[bytes] | None = None,
         content_length: int | None = None,
         checksum: Checksum | None = None,
+        concat: Partial | Final | None = None,
+        part_ids: list[str] | None = None,
     ) -> Upload:
         """Create an upload, with its first bytes when `body` is given (creation-with-upload).
 
         Nobody knows the new id until this returns, so no lock is needed: bytes are written first
-        and the row is inserted once, with its final offset, in a single statement.
+        and the row is inserted once, with its final offset, in a single statement. An upload joins
+        a batch through the `batch` metadata key; the batch is checked before any byte is stored.
         """
+        text = metadata_text(metadata)
+        kind = "partial" if isinstance(concat, Partial) else "final" if isinstance(concat, Final) else None
+        batch_id = text.get("batch") if kind != "partial" else None
+        if batch_id is not None and self.batches is not None:
+            await self.batches.check_joinable(batch_id)
+        elif batch_id is not None:
+            batch_id = None
+        parts: list[Upload] = []
+        if kind == "final":
+            parts, length = await self.concat.check_parts(part_ids or [])
+            body = None
         if length is not None:
             self._check_size(length)
             if content_length is not None and content_length > length:
@@ -140,10 +161,9 @@ class UploadService:
                 raise ChecksumMismatch()
         elif length == 0:
             state = await self.store.create(key)
-        finished = length is not None and written == length
+        finished = kind != "final" and length is not None and written == length
         if finished or (written and self.config.fsync_every_patch):
             state = await self.store.make_durable(key, state) or state
-        text = metadata_text(metadata)
         draft = Upload(
             id=upload_id,
             state="finished" if finished else "active",
@@ -151,10 +171,10 @@ class UploadService:
             length=length,
             metadata_raw=metadata_raw,
             metadata=text,
-            concat_kind=None,
-            concat_parts=None,
+            concat_kind=kind,
+            concat_parts=[p.id for p in parts] if kind == "final" else None,
             owner_id=None,
-            batch_id=None,
+            batch_id=batch_id,
             storage_key=key,
             storage_state=state,
             created_at=datetime.now(UTC),
@@ -163,10 +183,12 @@ class UploadService:
             locked=False,
             expired=False,
         )
-        events = [emit.upload_created(draft)]
-        if finished:
-            events.append(self._file_uploaded(draft))
-        upload = await self.uploads.insert(
+        events = []
+        if kind != "partial":  # partial uploads are not files in their own right
+            events.append(emit.upload_created(draft))
+            if finished:
+                events.append(self._file_uploaded(draft))
+        insert = dict(
             upload_id=upload_id,
             storage_key=key,
             offset=written,
@@ -177,10 +199,27 @@ class UploadService:
             finished=finished,
             storage_state=state,
             events=events,
+            concat_kind=kind,
+            concat_parts=draft.concat_parts,
+            batch_id=batch_id,
         )
-        log.info("upload_created", upload_id=upload_id, length=length, offset=written)
+        if batch_id is not None and self.batches is not None:
+            try:
+                async with self.uploads.db.transaction() as conn:
+                    await self.batches.check_joinable(batch_id, conn)  # again, under the batch lock
+                    upload = await self.uploads.insert(**insert, conn=conn)  # type: ignore[arg-type]
+                    if finished:
+                        await self.batches.complete_in(conn, batch_id)
+            except TusError:
+                await self._discard(key, state)
+                raise
+        else:
+            upload = await self.uploads.insert(**insert)  # type: ignore[arg-type]
+        log.info("upload_created", upload_id=upload_id, length=length, offset=written, concat=kind)
         if finished:
             log.info("upload_finished", upload_id=upload_id, length=length)
+        if kind == "final":
+            upload = await self.concat.assemble_if_ready(upload_id) or upload
         return upload
 
     # --- reading state -----------------------------------------------------------------
@@ -196,6 +235,10 @@ class UploadService:
             released = await self.uploads.release(upload_id, token)
             upload = released or upload
             self._check_live(upload)
+        if upload.concat_kind == "final":
+            if upload.state == "active":
+                upload = await self.concat.assemble_if_ready(upload_id) or upload
+            return upload
         if upload.state == "active" and upload.offset:
             held = await self.store.size(upload.storage_key, upload.storage_state)
             if held < upload.offset:
@@ -209,6 +252,8 @@ class UploadService:
         if upload is None:
             raise UploadNotFound()
         self._check_live(upload)
+        if upload.concat_kind == "partial":
+            raise UploadNotFound("partial uploads are not files; download the final upload")
         if not upload.finished:
             raise UploadNotFinished()
         return upload
@@ -285,7 +330,7 @@ class UploadService:
                 state = await self.store.make_durable(upload.storage_key, state) or state
             saved = True
             events = []
-            if complete:
+            if complete and upload.concat_kind != "partial":
                 done = dataclasses.replace(upload, offset=new_offset, length=length, state="finished")
                 events.append(self._file_uploaded(done))
             result = await self._release(
@@ -306,6 +351,8 @@ class UploadService:
             )
             if complete:
                 log.info("upload_finished", upload_id=upload_id, length=length)
+                if upload.concat_kind == "partial":
+                    await self.concat.on_partial_finished(upload_id)
             if stream.interrupted:
                 await self.locks.announce_released(upload_id)
                 raise UploadInterrupted()
@@ -342,9 +389,7 @@ class UploadService:
         state: StoreState | None = None,
         events: list[NewEvent] | None = None,
     ) -> Upload:
-        released = await self.uploads.release(
-            upload.id,
-            token,
+        kwargs = dict(
             offset=offset,
             length=length,
             finished=finished,
@@ -352,6 +397,15 @@ class UploadService:
             storage_state=state,
             events=events or (),
         )
+        if finished and upload.batch_id and self.batches is not None:
+            # the batch may complete with this file: decide it in the same transaction
+            async with self.uploads.db.transaction() as conn:
+                await self.batches.batches.lock(conn, upload.batch_id)
+                released = await self.uploads.release(upload.id, token, conn=conn, **kwargs)  # type: ignore[arg-type]
+                if released is not None:
+                    await self.batches.complete_in(conn, upload.batch_id)
+        else:
+            released = await self.uploads.release(upload.id, token, **kwargs)  # type: ignore[arg-type]
         if released is None:
             # our lease lapsed and someone else took the upload over: nothing was committed
             log.warning("lease_lost", upload_id=upload.id)
@@ -462,7 +516,14 @@ class UploadService:
         except Exception:
             await self.uploads.release(upload_id, token)
             raise
-        await self.uploads.mark_terminated(upload_id, token, [emit.upload_terminated(upload)])
+        events = [] if upload.concat_kind == "partial" else [emit.upload_terminated(upload)]
+        if upload.batch_id and self.batches is not None:
+            async with self.uploads.db.transaction() as conn:
+                await self.batches.batches.lock(conn, upload.batch_id)
+                await self.uploads.mark_terminated(upload_id, token, events, conn=conn)
+                await self.batches.complete_in(conn, upload.batch_id)
+        else:
+            await self.uploads.mark_terminated(upload_id, token, events)
         if isinstance(self.store, Terminator):
             await self.store.delete(upload.storage_key, upload.storage_state)
         log.info("upload_terminated", upload_id=upload_id)
@@ -476,9 +537,20 @@ class UploadService:
             if dry_run:
                 removed.append(upload.id)
                 continue
-            if await self.uploads.mark_expired(upload.id, [emit.upload_expired(upload)]):
+            events = [] if upload.concat_kind == "partial" else [emit.upload_expired(upload)]
+            if await self._expire(upload, events):
                 if isinstance(self.store, Terminator):
                     await self.store.delete(upload.storage_key, upload.storage_state)
                 removed.append(upload.id)
                 log.info("upload_expired", upload_id=upload.id, offset=upload.offset)
         return removed
+
+    async def _expire(self, upload: Upload, events: list[NewEvent]) -> bool:
+        if upload.batch_id and self.batches is not None:
+            async with self.uploads.db.transaction() as conn:
+                await self.batches.batches.lock(conn, upload.batch_id)
+                expired = await self.uploads.mark_expired(upload.id, events, conn=conn)
+                if expired:
+                    await self.batches.complete_in(conn, upload.batch_id)
+                return expired
+        return await self.uploads.mark_expired(upload.id, events)

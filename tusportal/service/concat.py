@@ -1,0 +1,128 @@
+"""Parallel uploads: the concatenation and concatenation-unfinished extensions.
+
+A final upload is created from partial uploads (finished or not). It is assembled once every
+partial has finished — right away when they already have, otherwise by the PATCH that finishes the
+last one — under the final's lease, so two assemblers never race. Assembly writes the final's
+object completely and durably before the final is committed as finished; a crash in between
+leaves an active final whose parts are all finished, which start-up recovery (and any HEAD on the
+final) assembles again. Assembly is idempotent. Partial uploads are not files: they emit no
+file.uploaded event, and once no unfinished final needs them their bytes are removed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+import structlog
+
+from tusportal.errors import InvalidFinal, PartialNotFound, UploadLocked, UploadTooLarge
+from tusportal.state.uploads import Upload
+from tusportal.storage.base import Concatenator, Terminator
+
+if TYPE_CHECKING:
+    from tusportal.service.core import UploadService
+
+log = structlog.get_logger(__name__)
+
+
+class Concatenation:
+    def __init__(self, service: UploadService):
+        self.service = service
+
+    @property
+    def supported(self) -> bool:
+        return isinstance(self.service.store, Concatenator)
+
+    async def check_parts(self, part_ids: list[str]) -> tuple[list[Upload], int]:
+        """Validate the parts of a new final upload; returns them (in order) and the total length.
+        Nothing is changed by a rejected final."""
+        if not part_ids:
+            raise InvalidFinal("a final upload needs at least one partial upload")
+        found = await self.service.uploads.get_many(list(set(part_ids)))
+        parts = []
+        for part_id in part_ids:
+            part = found.get(part_id)
+            if part is None or part.state == "terminated":
+                raise PartialNotFound(f"partial upload {part_id!r} does not exist")
+            if part.concat_kind != "partial":
+                raise InvalidFinal(f"upload {part_id!r} is not a partial upload (Upload-Concat: partial)")
+            if part.state == "expired" or (part.state == "active" and part.expired):
+                raise InvalidFinal(f"partial upload {part_id!r} has expired")
+            if part.length is None:
+                raise InvalidFinal(f"partial upload {part_id!r} has a deferred length; declare it first")
+            parts.append(part)
+        total = sum(p.length or 0 for p in parts)
+        self.service._check_size(total)
+        return parts, total
+
+    async def assemble_if_ready(self, final_id: str) -> Upload | None:
+        """Assemble the final when all of its parts are finished; returns it when it is finished."""
+        service = self.service
+        try:
+            final, token = await service.locks.acquire(final_id)
+        except UploadLocked:
+            return None  # someone else holds it: they (or the next request) finish the job
+        committed = False
+        try:
+            if final.state == "finished":
+                return final
+            if final.state != "active" or final.concat_kind != "final":
+                return None
+            ids = list(final.concat_parts or [])
+            found = await service.uploads.get_many(list(set(ids)))
+            if any(found.get(i) is None or found[i].state != "finished" for i in ids):
+                return None
+            store = service.store
+            assert isinstance(store, Concatenator)
+            state = await store.concatenate(
+                final.storage_key,
+                [(found[i].storage_key, found[i].storage_state) for i in ids],
+                service.config.concat_pause_seconds,
+            )
+            done = dataclasses.replace(final, offset=final.length or 0, state="finished")
+            result = await service._release(
+                final,
+                token,
+                offset=final.length or 0,
+                finished=True,
+                state=state,
+                events=[service._file_uploaded(done)],
+            )
+            committed = True
+            log.info("upload_assembled", upload_id=final_id, parts=len(ids), length=final.length)
+        finally:
+            if not committed:
+                await service.uploads.release(final_id, token)
+        await self.remove_consumed()
+        return result
+
+    async def on_partial_finished(self, partial_id: str) -> None:
+        for final_id in await self.service.uploads.finals_waiting_on(partial_id):
+            await self.assemble_if_ready(final_id)
+
+    async def recover(self) -> int:
+        """Start-up: finish assemblies that a crash cut short."""
+        count = 0
+        for final_id in await self.service.uploads.finals_ready():
+            if await self.assemble_if_ready(final_id) is not None:
+                count += 1
+        if count:
+            log.info("assemblies_recovered", count=count)
+        return count
+
+    async def remove_consumed(self, *, dry_run: bool = False) -> list[str]:
+        """Remove the bytes of partial uploads that no unfinished final needs any more."""
+        removed = []
+        for part in await self.service.uploads.partials_done_with():
+            if dry_run:
+                removed.append(part.id)
+                continue
+            if await self.service.uploads.mark_consumed(part.id):
+                if isinstance(self.service.store, Terminator):
+                    await self.service.store.delete(part.storage_key, part.storage_state)
+                removed.append(part.id)
+        return removed
+
+
+__all__ = ["Concatenation", "UploadTooLarge"]

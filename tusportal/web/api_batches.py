@@ -1,0 +1,88 @@
+"""JSON API for batches: create, list, read (with per-file and total progress), seal, cancel."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tusportal.errors import InvalidRequestBody
+from tusportal.service import BatchService
+
+STATES = ("open", "sealed", "completed", "cancelled")
+
+
+class NewBatch(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(min_length=1, max_length=200)
+    expected_files: int | None = Field(default=None, gt=0, le=1_000_000)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+async def _json(request: Request) -> Any:
+    body = await request.body()
+    if len(body) > 64 * 1024:
+        raise InvalidRequestBody("request body larger than 64 KiB")
+    try:
+        return json.loads(body or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequestBody(f"request body is not valid JSON: {exc}") from None
+
+
+def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise InvalidRequestBody(f"query parameter {name!r} must be an integer in {low}..{high}")
+    return int(raw)
+
+
+class BatchEndpoints:
+    def __init__(self, batches: BatchService):
+        self.batches = batches
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/batches", self.collection, methods=["GET", "POST"]),
+            Route("/api/batches/{batch_id}", self.read, methods=["GET"]),
+            Route("/api/batches/{batch_id}/seal", self.seal, methods=["POST"]),
+            Route("/api/batches/{batch_id}/cancel", self.cancel, methods=["POST"]),
+        ]
+
+    async def collection(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                spec = NewBatch.model_validate(await _json(request))
+            except ValidationError as exc:
+                problems = "; ".join(
+                    f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+                )
+                raise InvalidRequestBody(problems) from None
+            doc = await self.batches.create(
+                name=spec.name, expected_files=spec.expected_files, metadata=spec.metadata
+            )
+            return JSONResponse(doc, status_code=201, headers={"Location": f"/api/batches/{doc['id']}"})
+        state = request.query_params.get("state")
+        if state is not None and state not in STATES:
+            raise InvalidRequestBody(f"state must be one of {', '.join(STATES)}")
+        items = await self.batches.list(
+            state=state,
+            limit=_int(request, "limit", 50, 1, 500),
+            offset=_int(request, "offset", 0, 0, 10_000_000),
+        )
+        return JSONResponse({"batches": items})
+
+    async def read(self, request: Request) -> Response:
+        return JSONResponse(await self.batches.get(request.path_params["batch_id"]))
+
+    async def seal(self, request: Request) -> Response:
+        return JSONResponse(await self.batches.seal(request.path_params["batch_id"]))
+
+    async def cancel(self, request: Request) -> Response:
+        return JSONResponse(await self.batches.cancel(request.path_params["batch_id"]))
