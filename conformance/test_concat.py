@@ -89,3 +89,94 @@ def test_final_of_unfinished_partials_completes_when_they_do(tus: TusClient, ser
     download = tus.get(final_url)
     if download.status_code == 200:
         assert sha256_hex(download.content) == sha256_hex(first + second)
+
+
+def test_final_may_list_the_same_partial_twice(tus: TusClient, server: ServerInfo) -> None:
+    """The same partial upload may appear more than once in a final upload."""
+    require(server, "concatenation")
+    first, second = pattern_bytes(500, seed=35), pattern_bytes(300, seed=36)
+    a, b = make_partial(tus, first), make_partial(tus, second)
+    final_url = make_final(tus, [a, b, a])
+    total = 2 * len(first) + len(second)
+    assert poll(lambda: tus.head(final_url).headers.get("upload-offset") == str(total), timeout=5.0)
+    download = tus.get(final_url)
+    if download.status_code == 200:
+        assert sha256_hex(download.content) == sha256_hex(first + second + first)
+
+
+def test_final_accepts_absolute_urls_and_a_space_after_the_semicolon(
+    tus: TusClient, server: ServerInfo
+) -> None:
+    """Upload-Concat: final; <absolute url> <absolute url> is accepted."""
+    require(server, "concatenation")
+    urls = [make_partial(tus, b"xy"), make_partial(tus, b"z")]
+    response = tus.post({"Upload-Concat": "final; " + " ".join(urls)})
+    assert response.status_code == 201, f"answered {response.status_code}: {response.text}"
+    final_url = tus.resolve(response)
+    assert poll(lambda: tus.head(final_url).headers.get("upload-offset") == "3", timeout=5.0)
+
+
+def _rejected_final(tus: TusClient, value: str, extra: dict[str, str] | None = None) -> int:
+    response = tus.post({"Upload-Concat": value, **(extra or {})})
+    assert response.text.strip() or response.status_code < 400, "a rejection must carry a message"
+    return response.status_code
+
+
+def test_final_with_upload_length_is_rejected(tus: TusClient, server: ServerInfo) -> None:
+    """A final upload request must not carry Upload-Length: 400."""
+    require(server, "concatenation")
+    url = make_partial(tus, b"abc")
+    assert _rejected_final(tus, "final;" + urlsplit(url).path, {"Upload-Length": "3"}) == 400
+
+
+def test_final_without_parts_is_rejected(tus: TusClient, server: ServerInfo) -> None:
+    """Upload-Concat: final; with no partial URLs: 400."""
+    require(server, "concatenation")
+    assert _rejected_final(tus, "final;") == 400
+
+
+def test_final_over_unknown_upload_is_rejected(tus: TusClient, server: ServerInfo) -> None:
+    """A final naming an upload that does not exist: 400 or 404."""
+    require(server, "concatenation")
+    assert _rejected_final(tus, "final;" + urlsplit(tus.unknown_url()).path) in (400, 404)
+
+
+def test_final_over_non_partial_upload_is_rejected(tus: TusClient, server: ServerInfo) -> None:
+    """A final naming a regular (non-partial) upload: 400, and that upload is unchanged."""
+    require(server, "concatenation")
+    regular = tus.create(3)
+    url = tus.resolve(regular)
+    assert tus.patch(url, 0, b"abc").status_code == 204
+    assert _rejected_final(tus, "final;" + urlsplit(url).path) in (400, 404)
+    head = tus.head(url)
+    assert head.headers.get("upload-offset") == "3" and "upload-concat" not in head.headers
+
+
+def test_final_larger_than_max_size_is_rejected(tus: TusClient, server: ServerInfo) -> None:
+    """A final whose partials sum past Tus-Max-Size: 413."""
+    require(server, "concatenation")
+    if server.max_size is None:
+        import pytest
+
+        pytest.skip("server does not advertise Tus-Max-Size")
+    half = server.max_size // 2 + 1
+    urls = []
+    for _ in range(2):
+        response = tus.create(half, headers={"Upload-Concat": "partial"})
+        assert response.status_code == 201
+        urls.append(tus.resolve(response))
+    assert _rejected_final(tus, "final;" + " ".join(urlsplit(u).path for u in urls)) == 413
+
+
+def test_unfinished_final_head_omits_upload_offset(tus: TusClient, server: ServerInfo) -> None:
+    """HEAD on a final whose partials are unfinished omits Upload-Offset (or shows less than the
+    length) and shows Upload-Concat."""
+    require(server, "concatenation-unfinished")
+    response = tus.create(10, headers={"Upload-Concat": "partial"})
+    partial = tus.resolve(response)
+    final_url = make_final(tus, [partial])
+    head = tus.head(final_url)
+    assert head.headers.get("upload-concat", "").startswith("final;")
+    offset = head.headers.get("upload-offset")
+    assert offset is None or int(offset) < 10
+    assert tus.patch(final_url, 0, b"x").status_code == 403
