@@ -42,14 +42,16 @@ class Components:
     service: UploadService
     batches: BatchService
     embedded: EmbeddedPostgres | None = None
-    recovery: asyncio.Task[int] | None = None
+    recovery: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self.db.open()
         async with self.db.connection() as conn:
             await migrations.apply(conn)
         await self.locks.start()
-        self.recovery = asyncio.create_task(self.service.concat.recover())
+        self.recovery = asyncio.create_task(
+            self.service.concat.recover_forever(max(self.settings.lock_lease_seconds, 2.0))
+        )
         log.info(
             "server_ready",
             base_path=self.settings.normalized_base_path(),
@@ -57,6 +59,8 @@ class Components:
         )
 
     async def stop(self) -> None:
+        if self.recovery is not None:
+            self.recovery.cancel()
         self.locks.interrupt_all()
         await self.locks.stop()
         await self.db.close()

@@ -11,12 +11,13 @@ file.uploaded event, and once no unfinished final needs them their bytes are rem
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from typing import TYPE_CHECKING
 
 import structlog
 
-from tusportal.errors import InvalidFinal, PartialNotFound, UploadLocked, UploadTooLarge
+from tusportal.errors import InvalidFinal, PartialNotFound, TusError, UploadLocked, UploadTooLarge
 from tusportal.state.uploads import Upload
 from tusportal.storage.base import Concatenator, Terminator
 
@@ -29,6 +30,13 @@ log = structlog.get_logger(__name__)
 class Concatenation:
     def __init__(self, service: UploadService):
         self.service = service
+        self._background: set[asyncio.Task[Upload | None]] = set()
+
+    def assemble_soon(self, final_id: str) -> None:
+        """Try an assembly in the background (a HEAD must not wait for one)."""
+        task = asyncio.create_task(self._assemble_quietly(final_id))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     @property
     def supported(self) -> bool:
@@ -56,13 +64,27 @@ class Concatenation:
         self.service._check_size(total)
         return parts, total
 
-    async def assemble_if_ready(self, final_id: str) -> Upload | None:
-        """Assemble the final when all of its parts are finished; returns it when it is finished."""
-        service = self.service
+    async def _assemble_quietly(self, final_id: str) -> Upload | None:
         try:
-            final, token = await service.locks.acquire(final_id)
-        except UploadLocked:
-            return None  # someone else holds it: they (or the next request) finish the job
+            return await self.assemble_if_ready(final_id, wait=False)
+        except TusError as exc:  # the recovery sweep tries again
+            log.warning("assembly_failed", upload_id=final_id, error=exc.code)
+            return None
+
+    async def assemble_if_ready(self, final_id: str, *, wait: bool = True) -> Upload | None:
+        """Assemble the final when all of its parts are finished; returns it when it is finished.
+        Without `wait`, a final that someone else holds is left to them (or the next sweep)."""
+        service = self.service
+        if wait:
+            try:
+                final, token = await service.locks.acquire(final_id)
+            except UploadLocked:
+                return None  # someone else holds it: they (or the recovery sweep) finish the job
+        else:
+            taken = await service.locks.try_acquire(final_id)
+            if taken is None:
+                return None
+            final, token = taken
         committed = False
         try:
             if final.state == "finished":
@@ -102,14 +124,23 @@ class Concatenation:
             await self.assemble_if_ready(final_id)
 
     async def recover(self) -> int:
-        """Start-up: finish assemblies that a crash cut short."""
+        """Finish assemblies that a crash cut short (the lease of a dead assembler lapses first)."""
         count = 0
         for final_id in await self.service.uploads.finals_ready():
-            if await self.assemble_if_ready(final_id) is not None:
+            if await self.assemble_if_ready(final_id, wait=False) is not None:
                 count += 1
         if count:
             log.info("assemblies_recovered", count=count)
         return count
+
+    async def recover_forever(self, interval: float) -> None:
+        """Run `recover` at start-up and then every `interval` seconds."""
+        while True:
+            try:
+                await self.recover()
+            except TusError as exc:  # database or storage briefly unavailable: try again later
+                log.warning("assembly_recovery_failed", error=exc.code)
+            await asyncio.sleep(interval)
 
     async def remove_consumed(self, *, dry_run: bool = False) -> list[str]:
         """Remove the bytes of partial uploads that no unfinished final needs any more."""

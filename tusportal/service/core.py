@@ -237,7 +237,7 @@ class UploadService:
             self._check_live(upload)
         if upload.concat_kind == "final":
             if upload.state == "active":
-                upload = await self.concat.assemble_if_ready(upload_id) or upload
+                self.concat.assemble_soon(upload_id)  # in case a crash cut an assembly short
             return upload
         if upload.state == "active" and upload.offset:
             held = await self.store.size(upload.storage_key, upload.storage_state)

@@ -111,6 +111,12 @@ class LockManager:
             return upload, token
         return await self._acquire_slow(upload_id, token)
 
+    async def try_acquire(self, upload_id: str) -> tuple[Upload, str] | None:
+        """Take the lease only if it is free right now; never waits, never asks a holder to stop."""
+        token = secrets.token_hex(12)
+        upload = await self.uploads.acquire(upload_id, token)
+        return (upload, token) if upload is not None else None
+
     async def _acquire_slow(self, upload_id: str, token: str) -> tuple[Upload, str]:
         current = await self.uploads.get(upload_id)
         if current is None:

@@ -1,17 +1,38 @@
 """The transactional outbox: events written in the same transaction as the state change.
 
 Contract for callers in state/: `add_events(conn, events)` runs inside the caller's open transaction
-on `conn`; it inserts one outbox row per event (and, with the PostgreSQL broker, enqueues the
-dispatch message in that same transaction). It never commits.
+on `conn`; it inserts one outbox row per event (one statement for all of them) and hands their ids to
+the configured publisher. It never commits. It may be called several times in one transaction.
+
+The publisher (events/broker.py, set once by the wiring in cli.py with `use_publisher`) decides what
+happens next:
+- a transactional publisher (the PostgreSQL broker) enqueues the dispatch message on `conn`, so the
+  state change, its events and the message commit or roll back together;
+- any other publisher is told the ids (`after_commit`) and sends the message once the rows are
+  committed; the sweeper re-sends whatever stays undispatched.
+Without a publisher (a tool that only records), the rows wait for a sweeper.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
+
+
+def new_event_id() -> str:
+    """A UUIDv7: time-ordered, so the outbox's primary key index is appended to, not scattered."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & (2**48 - 1)) << 80 | 0x7 << 76 | (rand >> 68 & 0xFFF) << 64 | 0b10 << 62
+    value |= rand & (2**62 - 1)
+    return str(uuid.UUID(int=value))
 
 
 @dataclass(frozen=True)
@@ -24,8 +45,72 @@ class NewEvent:
     upload_id: str | None = None
     batch_id: str | None = None
     owner_id: str | None = None
+    id: str = field(default_factory=new_event_id)  # the CloudEvents id, stable across retries
+
+
+class Publisher(Protocol):
+    """Hands recorded events to the broker (see the module docstring)."""
+
+    @property
+    def transactional(self) -> bool: ...
+
+    async def in_transaction(self, conn: psycopg.AsyncConnection[Any], event_ids: list[str]) -> None: ...
+
+    def after_commit(self, event_ids: list[str]) -> None: ...
+
+
+_publisher: Publisher | None = None
+
+
+def use_publisher(publisher: Publisher | None) -> None:
+    """Set once at start-up by the wiring (and by tests)."""
+    global _publisher
+    _publisher = publisher
+
+
+def current_publisher() -> Publisher | None:
+    return _publisher
+
+
+_INSERT = (
+    "INSERT INTO events (id, type, subject, data, upload_id, batch_id, owner_id, published_at)"
+    " SELECT e.id, e.type, e.subject, e.data, e.upload_id, e.batch_id, e.owner_id,"
+    " CASE WHEN %s THEN now() END"
+    " FROM jsonb_to_recordset(%s::jsonb) AS e(id uuid, type text, subject text, data jsonb,"
+    " upload_id text, batch_id text, owner_id text)"
+)
+
+
+def _rows(events: Sequence[NewEvent]) -> str:
+    return json.dumps(
+        [
+            {
+                "id": e.id,
+                "type": e.type,
+                "subject": e.subject,
+                "data": e.data,
+                "upload_id": e.upload_id,
+                "batch_id": e.batch_id,
+                "owner_id": e.owner_id,
+            }
+            for e in events
+        ],
+        separators=(",", ":"),
+    )
 
 
 async def add_events(conn: psycopg.AsyncConnection[Any], events: Sequence[NewEvent]) -> None:
-    """Placeholder until the events issue lands: events are accepted and not recorded."""
-    return None
+    if not events:
+        return
+    publisher = _publisher
+    transactional = publisher is not None and publisher.transactional
+    ids = [e.id for e in events]
+    if publisher is not None and transactional:
+        # both statements in one round trip; an error in either fails the caller's transaction
+        async with conn.pipeline():
+            await conn.execute(_INSERT, (True, _rows(events)))
+            await publisher.in_transaction(conn, ids)
+        return
+    await conn.execute(_INSERT, (False, _rows(events)))
+    if publisher is not None:
+        publisher.after_commit(ids)

@@ -1,0 +1,99 @@
+"""Parallel uploads: partial removal after assembly, and a crash during assembly."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+
+import httpx
+
+TUS = {"Tus-Resumable": "1.0.0"}
+OCTET = {**TUS, "Content-Type": "application/offset+octet-stream"}
+
+
+def partial(url: str, data: bytes, *, send: bool = True) -> str:
+    r = httpx.post(url, headers={**TUS, "Upload-Length": str(len(data)), "Upload-Concat": "partial"})
+    assert r.status_code == 201, r.text
+    loc = r.headers["location"]
+    if send:
+        assert httpx.patch(loc, content=data, headers={**OCTET, "Upload-Offset": "0"}).status_code == 204
+    return loc
+
+
+def path_of(loc: str) -> str:
+    return "/" + loc.split("/", 3)[3]
+
+
+def upload_id(loc: str) -> str:
+    return loc.rsplit("/", 1)[1]
+
+
+def test_partials_are_removed_after_the_final_completes(tus_server) -> None:
+    parts = [os.urandom(200_000) for _ in range(3)]
+    locs = [partial(tus_server.url, p) for p in parts]
+    r = httpx.post(tus_server.url, headers={**TUS, "Upload-Concat": "final;" + " ".join(map(path_of, locs))})
+    assert r.status_code == 201
+    final = r.headers["location"]
+    got = httpx.get(final)
+    assert got.status_code == 200 and got.content == b"".join(parts)
+    files = tus_server.data_dir / "files"
+    for loc in locs:
+        assert not (files / upload_id(loc)).exists()
+        assert httpx.head(loc, headers=TUS).status_code == 404
+        assert httpx.get(loc).status_code == 404
+    assert (files / upload_id(final)).exists()
+
+
+def test_partial_is_not_downloadable(tus_server) -> None:
+    loc = partial(tus_server.url, b"abc")
+    assert httpx.get(loc).status_code == 404
+
+
+def test_crash_during_assembly_completes_after_restart(server_factory) -> None:
+    server = server_factory({"TUSPORTAL_CONCAT_PAUSE_SECONDS": "1.5"})
+    parts = [os.urandom(1 << 20) for _ in range(4)]
+    locs = [partial(server.url, p) for p in parts]
+    value = "final;" + " ".join(map(path_of, locs))
+    final_loc: list[str] = []
+
+    def create_final() -> None:
+        try:
+            r = httpx.post(server.url, headers={**TUS, "Upload-Concat": value}, timeout=30)
+            final_loc.append(r.headers.get("location", ""))
+        except httpx.HTTPError:
+            pass  # the server dies under this request
+
+    t = threading.Thread(target=create_final)
+    t.start()
+    files = server.data_dir / "files"
+    deadline = time.monotonic() + 10
+    while not list(files.glob("*.assembling")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert list(files.glob("*.assembling")), "assembly never started"
+    time.sleep(0.5)
+    server.kill()  # SIGKILL in the middle of assembly
+    t.join(30)
+    import psycopg
+
+    with psycopg.connect(server.database_url) as conn:
+        row = conn.execute(
+            "SELECT id, state, upload_offset FROM uploads WHERE concat_kind = 'final'"
+            " ORDER BY created_at DESC LIMIT 1"
+        ).fetchone()
+    assert row is not None
+    final_id, state, offset = row
+    assert state == "active" and offset == 0  # never looks complete before it is
+    assert not (files / final_id).exists()
+    server.start()  # start-up recovery assembles it again
+    final = f"{server.url}{final_id}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        head = httpx.head(final, headers=TUS)
+        if head.headers.get("upload-offset") == str(4 << 20):
+            break
+        time.sleep(0.2)
+    got = httpx.get(final, timeout=30)
+    assert got.status_code == 200
+    assert hashlib.sha256(got.content).digest() == hashlib.sha256(b"".join(parts)).digest()
