@@ -136,8 +136,8 @@ def table(results: dict, sizes: dict) -> str:
 
 
 def cpu_table(results: dict) -> str:
-    """Median CPU seconds per run, by process group, next to the median wall time of the run."""
-    header = ["scenario", "server", "wall s (timed part)", "server CPU s", "its PostgreSQL CPU s",
+    """Median CPU seconds in the timed part of a run, by process group, next to its wall time."""
+    header = ["scenario", "server", "wall s", "server CPU s", "its PostgreSQL CPU s",
               "client CPU s", "other processes CPU s"]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for scenario, by_server in results.items():

@@ -121,14 +121,40 @@ async def wait_until_quiet(servers: list[Server], max_wait: float, threshold: fl
             return max(others, 0.0)
 
 
-async def run_once(scenario: str, port: int, sizes: dict, data: memoryview) -> dict:
+class CpuWindow(scenarios.Window):
+    """CPU seconds used during the timed part of one run: by the server under test (and its
+    PostgreSQL), by this client, and by every process on the machine that is not ours."""
+
+    def __init__(self, server: Server, servers: list[Server]) -> None:
+        self.server, self.servers = server, servers
+        self.result: dict[str, float] = {}
+
+    def _snapshot(self) -> tuple[tuple[float, float], float, float, float]:
+        return (self.server.cpu_seconds(), client_cpu_seconds(), busy_cpu_seconds(),
+                our_cpu_seconds(self.servers))  # fmt: skip
+
+    def begin(self) -> None:
+        self._before = self._snapshot()
+
+    def end(self) -> None:
+        (own0, pg0), client0, busy0, ours0 = self._before
+        (own1, pg1), client1, busy1, ours1 = self._snapshot()
+        self.result = {"server_cpu_s": own1 - own0, "client_cpu_s": client1 - client0}
+        if self.server.rss_excludes:
+            self.result["postgres_cpu_s"] = pg1 - pg0
+        self.result["others_cpu_s"] = max(0.0, (busy1 - busy0) - (ours1 - ours0))
+
+
+async def run_once(
+    scenario: str, port: int, sizes: dict, data: memoryview, window: scenarios.Window = scenarios.UNTIMED
+) -> dict:
     host = "127.0.0.1"
     s = sizes[scenario]
     if scenario in ("a", "d"):
-        return await scenarios.single_patch(host, port, data, s["size"])
+        return await scenarios.single_patch(host, port, data, s["size"], window)
     if scenario == "b":
-        return await scenarios.chunked_patches(host, port, data, s["size"], s["chunk"])
-    return await scenarios.many_small(host, port, data, s["count"], s["size"], s["concurrency"])
+        return await scenarios.chunked_patches(host, port, data, s["size"], s["chunk"], window)
+    return await scenarios.many_small(host, port, data, s["count"], s["size"], s["concurrency"], window)
 
 
 async def warm_up(server: Server, data: memoryview) -> None:
@@ -155,25 +181,18 @@ async def benchmark(args, servers: list[Server], sizes: dict, workdir: Path) -> 
                     others = await wait_until_quiet(servers, args.quiet_wait)
                     if others >= 0.25:
                         log(f"machine still busy ({others:.2f} CPUs used by others); running anyway")
-                cpu_before = server.cpu_seconds(), client_cpu_seconds()
-                machine_before = busy_cpu_seconds(), our_cpu_seconds(servers)
+                window = CpuWindow(server, servers)
                 if scenario in RSS_SCENARIOS and server.name != "ceiling":
                     with RssSampler(server) as rss:
-                        result = await run_once(scenario, server.port, sizes, data)
+                        result = await run_once(scenario, server.port, sizes, data, window)
                     result["rss_peak_mib"] = rss.peak / MIB
                     result["rss_before_mib"] = rss.before / MIB
                     result["rss_samples"] = len(rss.samples)
                     if rss.postgres_samples:
                         result["postgres_rss_peak_mib"] = max(rss.postgres_samples) / MIB
                 else:
-                    result = await run_once(scenario, server.port, sizes, data)
-                (own, postgres), client = server.cpu_seconds(), client_cpu_seconds()
-                result["server_cpu_s"] = own - cpu_before[0][0]
-                if server.rss_excludes:
-                    result["postgres_cpu_s"] = postgres - cpu_before[0][1]
-                result["client_cpu_s"] = client - cpu_before[1]
-                ours = our_cpu_seconds(servers) - machine_before[1]
-                result["others_cpu_s"] = max(0.0, busy_cpu_seconds() - machine_before[0] - ours)
+                    result = await run_once(scenario, server.port, sizes, data, window)
+                result.update(window.result)
                 results[scenario][server.name].append(result)
                 shown = {k: round(v, 2) for k, v in result.items() if k != "rss_samples"}
                 log(f"[{scenario} round {round_no + 1}/{args.rounds}] {server.name}: {shown}")
@@ -216,7 +235,7 @@ def main(argv: list[str]) -> int:
         print()
         print(text, flush=True)
         print()
-        print("CPU per run (whole run incl. POST/HEAD/DELETE; machine has", os.cpu_count(), "CPUs):")
+        print(f"CPU seconds during the timed part of a run (medians; {os.cpu_count()} CPUs):")
         print(report.cpu_table(results), flush=True)
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,20 @@ import time
 from httpclient import BenchError, Connection, Payload, Response, path_of
 
 TUS = {"Tus-Resumable": "1.0.0"}
+
+
+class Window:
+    """Told when the timed part of a scenario begins and ends (run.py measures CPU over it)."""
+
+    def begin(self) -> None:
+        pass
+
+    def end(self) -> None:
+        pass
+
+
+UNTIMED = Window()  # the default: nobody listens
+
 OCTETS = "application/offset+octet-stream"
 
 
@@ -67,30 +81,36 @@ def transfer_timeout(size: int) -> float:
     return 60 + size / 20e6
 
 
-async def single_patch(host: str, port: int, data: memoryview, size: int) -> dict:
+async def single_patch(host: str, port: int, data: memoryview, size: int, window: Window = UNTIMED) -> dict:
     """(a) and the 4 GiB case of (d): create with Upload-Length, then one PATCH of `size` bytes."""
     conn = Connection(host, port)
     try:
         path = await create(conn, size)
+        window.begin()
         response = await patch(conn, path, 0, Payload(data, size), transfer_timeout(size))
+        window.end()
         await verify_and_delete(conn, path, size)
     finally:
         await conn.close()
     return {"mb_s": size / response.seconds / 1e6, "seconds": response.seconds}
 
 
-async def chunked_patches(host: str, port: int, data: memoryview, size: int, chunk: int) -> dict:
+async def chunked_patches(
+    host: str, port: int, data: memoryview, size: int, chunk: int, window: Window = UNTIMED
+) -> dict:
     """(b): `size` bytes in PATCHes of `chunk` bytes, one keep-alive connection, one at a time."""
     conn = Connection(host, port)
     latencies = []
     try:
         path = await create(conn, size)
+        window.begin()
         started = time.perf_counter()
         for offset in range(0, size, chunk):
             n = min(chunk, size - offset)
             response = await patch(conn, path, offset, Payload(data, n), transfer_timeout(n))
             latencies.append(response.seconds)
         elapsed = time.perf_counter() - started
+        window.end()
         await verify_and_delete(conn, path, size)
     finally:
         await conn.close()
@@ -103,7 +123,9 @@ async def chunked_patches(host: str, port: int, data: memoryview, size: int, chu
     }
 
 
-async def many_small(host: str, port: int, data: memoryview, count: int, size: int, concurrency: int) -> dict:
+async def many_small(
+    host: str, port: int, data: memoryview, count: int, size: int, concurrency: int, window: Window = UNTIMED
+) -> dict:
     """(c): `count` creation-with-upload POSTs of `size` bytes over `concurrency` keep-alive
     connections (opened before the clock starts)."""
     conns = [Connection(host, port) for _ in range(concurrency)]
@@ -123,9 +145,11 @@ async def many_small(host: str, port: int, data: memoryview, count: int, size: i
             paths.append(path_of(response.header("location")))
 
     try:
+        window.begin()
         started = time.perf_counter()
         await asyncio.gather(*(worker(c) for c in conns))
         elapsed = time.perf_counter() - started
+        window.end()
         if len(paths) != count:
             raise BenchError(f"{len(paths)} of {count} uploads finished")
         pending = iter(paths)
