@@ -45,6 +45,25 @@ class Settings(BaseSettings):
     db_pool_min: int = 2
     db_pool_max: int = 10
 
+    # events (docs/events.md)
+    events_broker: Literal["postgres", "rabbitmq", "redis"] = Field(
+        "postgres", description="Dramatiq broker: postgres (iddqueue, in our database), rabbitmq, redis"
+    )
+    events_broker_url: str | None = Field(None, description="amqp://... or redis://... for those brokers")
+    events_worker_threads: int = Field(4, ge=0, description="Event worker threads inside serve; 0: none")
+    events_source: str | None = Field(None, description="CloudEvents source; public base URL if unset")
+    events_sweep_interval_seconds: float = Field(5.0, gt=0, description="How often lost work is looked for")
+    events_sweep_grace_seconds: float = Field(30.0, gt=0, description="Undispatched this long: sent again")
+    webhook_timeout_seconds: float = Field(10.0, gt=0, description="One delivery attempt's time limit")
+    webhook_retry_window_seconds: float = Field(86400.0, gt=0, description="Retry a delivery this long")
+    webhook_retry_min_seconds: float = Field(2.0, gt=0, description="First retry delay (then doubling)")
+    webhook_retry_max_seconds: float = Field(3600.0, gt=0, description="Longest delay between retries")
+    pre_create_hook_url: str | None = Field(None, description="POSTed before an upload is created")
+    pre_create_hook_timeout_seconds: float = Field(5.0, gt=0, description="The pre-create hook's limit")
+    pre_create_hook_fail_open: bool = Field(
+        False, description="Accept uploads when the hook cannot be reached (default: refuse with 503)"
+    )
+
     # logs
     log_format: Literal["console", "json"] = "console"
     log_level: str = "info"
