@@ -158,3 +158,80 @@ async def test_checkpoints_commit_progress_during_a_long_patch(service_factory) 
 
     await service.append(upload.id, offset=0, body=slow_body())
     assert seen[-1] >= 2000  # committed while the body was still streaming
+
+
+def _spy_events(service) -> list:
+    seen: list = []
+    for name in ("release", "insert"):
+        original = getattr(service.uploads, name)
+
+        async def spy(*args, _original=original, **kwargs):
+            seen.extend(kwargs.get("events") or ())
+            return await _original(*args, **kwargs)
+
+        setattr(service.uploads, name, spy)
+    return seen
+
+
+async def test_file_uploaded_carries_sha256_hashed_while_streaming(service_factory) -> None:
+    import hashlib
+
+    service, store, _ = await service_factory()
+    events = _spy_events(service)
+    data = bytes(range(256)) * 5000
+    upload = await service.create(length=len(data), metadata={}, metadata_raw=None, body=body(data[:1000]))
+    await service.append(upload.id, offset=1000, body=body(data[1000:700_000]))
+    assert len(service.hashes) == 1  # the running hash is kept between PATCHes
+    await service.append(upload.id, offset=700_000, body=body(data[700_000:]))
+    uploaded = [e for e in events if e.type == "tusportal.file.uploaded"]
+    assert len(uploaded) == 1 and uploaded[0].data["sha256"] == hashlib.sha256(data).hexdigest()
+    assert len(service.hashes) == 0
+
+
+async def test_sha256_rebuilt_by_reading_when_the_running_hash_is_gone(service_factory) -> None:
+    import hashlib
+
+    service, store, _ = await service_factory()
+    events = _spy_events(service)
+    upload = await service.create(length=6, metadata={}, metadata_raw=None)
+    await service.append(upload.id, offset=0, body=body(b"abc"))
+    service.hashes.drop(upload.id)  # as after a restart, or when another instance took the PATCH
+    await service.append(upload.id, offset=3, body=body(b"def"))
+    uploaded = [e for e in events if e.type == "tusportal.file.uploaded"]
+    assert uploaded[0].data["sha256"] == hashlib.sha256(b"abcdef").hexdigest()
+
+
+async def test_rejected_chunk_does_not_poison_the_running_hash(service_factory) -> None:
+    import hashlib
+
+    service, store, _ = await service_factory()
+    events = _spy_events(service)
+    upload = await service.create(length=6, metadata={}, metadata_raw=None)
+    await service.append(upload.id, offset=0, body=body(b"abc"))
+    bad = Checksum("sha1", hashlib.sha1(b"zzz").digest())
+    with pytest.raises(ChecksumMismatch):
+        await service.append(upload.id, offset=3, body=body(b"XYZ"), checksum=bad, content_length=3)
+    await service.append(upload.id, offset=3, body=body(b"def"))
+    uploaded = [e for e in events if e.type == "tusportal.file.uploaded"]
+    assert uploaded[0].data["sha256"] == hashlib.sha256(b"abcdef").hexdigest()
+
+
+async def test_partial_uploads_emit_no_file_events_and_final_is_hashed(service_factory) -> None:
+    import hashlib
+
+    from tusportal.protocol import Final, Partial
+
+    service, store, _ = await service_factory()
+    events = _spy_events(service)
+    a = await service.create(length=3, metadata={}, metadata_raw=None, concat=Partial(), body=body(b"abc"))
+    b = await service.create(length=2, metadata={}, metadata_raw=None, concat=Partial())
+    final = await service.create(
+        length=None, metadata={}, metadata_raw=None, concat=Final(("x", "y")), part_ids=[a.id, b.id, a.id]
+    )
+    assert not final.finished
+    assert [e.type for e in events] == ["tusportal.upload.created"]
+    await service.append(b.id, offset=0, body=body(b"de"))
+    uploaded = [e for e in events if e.type == "tusportal.file.uploaded"]
+    assert len(uploaded) == 1 and uploaded[0].subject == final.id
+    assert uploaded[0].data["sha256"] == hashlib.sha256(b"abcdeabc").hexdigest()
+    assert bytes(store.blobs[final.id]) == b"abcdeabc"

@@ -102,14 +102,17 @@ class Concatenation:
                 [(found[i].storage_key, found[i].storage_state) for i in ids],
                 service.config.concat_pause_seconds,
             )
-            done = dataclasses.replace(final, offset=final.length or 0, state="finished")
+            done = dataclasses.replace(
+                final, offset=final.length or 0, state="finished", storage_state=state or final.storage_state
+            )
+            digest = await service.sha256_of(done)
             result = await service._release(
                 final,
                 token,
                 offset=final.length or 0,
                 finished=True,
                 state=state,
-                events=[service._file_uploaded(done)],
+                events=[service._file_uploaded(done, digest)],
             )
             committed = True
             log.info("upload_assembled", upload_id=final_id, parts=len(ids), length=final.length)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -42,10 +43,11 @@ from tusportal.protocol import Checksum, Final, Metadata, Partial, metadata_text
 from tusportal.protocol import Hasher as DigestHasher
 from tusportal.service.batches import BatchService
 from tusportal.service.concat import Concatenation
+from tusportal.service.hashing import RunningHashes, Sha256
 from tusportal.state.locks import LockManager
 from tusportal.state.outbox import NewEvent
 from tusportal.state.uploads import Upload, UploadRepository
-from tusportal.storage.base import Store, StoreState, Terminator, Writer
+from tusportal.storage.base import RangeReader, Store, StoreState, Terminator, Writer
 
 log = structlog.get_logger(__name__)
 
@@ -90,6 +92,7 @@ class UploadService:
         self.config = config
         self.batches = batches
         self.concat = Concatenation(self)
+        self.hashes = RunningHashes()
 
     # --- rules -------------------------------------------------------------------------
 
@@ -145,8 +148,9 @@ class UploadService:
         key = upload_id
         written = 0
         state: StoreState | None = None
+        running = hashlib.sha256() if kind is None else None
         if body is not None:
-            writer, hasher = self._writer(key, 0, checksum, None)
+            writer, hasher = self._writer(key, 0, checksum, None, running)
             try:
                 stream = await self._pump(body, writer, self._limit(length, 0), None, None)
                 written = await writer.flush()
@@ -187,7 +191,8 @@ class UploadService:
         if kind != "partial":  # partial uploads are not files in their own right
             events.append(emit.upload_created(draft))
             if finished:
-                events.append(self._file_uploaded(draft))
+                assert running is not None
+                events.append(self._file_uploaded(draft, running.hexdigest()))
         insert = dict(
             upload_id=upload_id,
             storage_key=key,
@@ -215,6 +220,8 @@ class UploadService:
                 raise
         else:
             upload = await self.uploads.insert(**insert)  # type: ignore[arg-type]
+        if running is not None and not finished:
+            self.hashes.put(upload_id, written, running)
         log.info("upload_created", upload_id=upload_id, length=length, offset=written, concat=kind)
         if finished:
             log.info("upload_finished", upload_id=upload_id, length=length)
@@ -302,7 +309,8 @@ class UploadService:
                     f"({limit} bytes remain); the chunk was discarded"
                 )
 
-            writer, hasher = self._writer(upload.storage_key, current, checksum, state)
+            running = self.hashes.take(upload_id, current) if upload.concat_kind != "partial" else None
+            writer, hasher = self._writer(upload.storage_key, current, checksum, state, running)
             stream = await self._pump(body, writer, limit, (upload_id, token), None if checksum else current)
             written = await writer.flush()
             complete = not stream.overflow and length is not None and current + written == length
@@ -318,6 +326,7 @@ class UploadService:
             elif checksum is not None and not self._verified(checksum, hasher, stream, content_length):
                 rejected = UploadInterrupted() if stream.interrupted else ChecksumMismatch()
             if rejected is not None:
+                self.hashes.drop(upload_id)
                 state = await self.store.truncate(upload.storage_key, current, state) or state
                 saved = True
                 await self._release(upload, token, offset=None, length=new_length, state=state)
@@ -332,7 +341,8 @@ class UploadService:
             events = []
             if complete and upload.concat_kind != "partial":
                 done = dataclasses.replace(upload, offset=new_offset, length=length, state="finished")
-                events.append(self._file_uploaded(done))
+                digest = running.hexdigest() if running is not None else await self.sha256_of(done)
+                events.append(self._file_uploaded(done, digest))
             result = await self._release(
                 upload,
                 token,
@@ -342,6 +352,8 @@ class UploadService:
                 state=state,
                 events=events,
             )
+            if running is not None and not complete:
+                self.hashes.put(upload_id, new_offset, running)
             log.info(
                 "chunk_written",
                 upload_id=upload_id,
@@ -427,9 +439,22 @@ class UploadService:
             return held, state
         return upload.offset, state
 
-    def _file_uploaded(self, upload: Upload) -> NewEvent:
+    def _file_uploaded(self, upload: Upload, sha256: str) -> NewEvent:
         base = self.config.download_base
-        return emit.file_uploaded(upload, sha256=None, download_url=base + upload.id if base else None)
+        return emit.file_uploaded(upload, sha256=sha256, download_url=base + upload.id if base else None)
+
+    async def sha256_of(self, upload: Upload) -> str:
+        """Hash a complete object by reading it once: the fallback when no running hash was kept
+        (a restart or another instance in between), and for assembled finals."""
+        running = hashlib.sha256()
+        size = upload.length or 0
+        if size and isinstance(self.store, RangeReader):
+            async for chunk in self.store.read(upload.storage_key, 0, size - 1, upload.storage_state):
+                if len(chunk) > 65536:
+                    await asyncio.to_thread(running.update, chunk)
+                else:
+                    running.update(chunk)
+        return running.hexdigest()
 
     def _limit(self, length: int | None, offset: int) -> int | None:
         if length is not None:
@@ -439,10 +464,16 @@ class UploadService:
         return None
 
     def _writer(
-        self, key: str, offset: int, checksum: Checksum | None, state: StoreState | None
+        self,
+        key: str,
+        offset: int,
+        checksum: Checksum | None,
+        state: StoreState | None,
+        running: Sha256 | None = None,
     ) -> tuple[Writer, DigestHasher | None]:
         hasher = new_hasher(checksum.algorithm) if checksum is not None else None
-        return self.store.writer(key, offset, [hasher] if hasher else None, state), hasher
+        hashers = [h for h in (hasher, running) if h is not None]
+        return self.store.writer(key, offset, hashers or None, state), hasher
 
     @staticmethod
     def _verified(
