@@ -7,7 +7,7 @@ import asyncio
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -20,6 +20,9 @@ from tusportal.state.db import Database, EmbeddedPostgres
 from tusportal.state.locks import LockManager
 from tusportal.state.uploads import UploadRepository
 from tusportal.storage.local import LocalStore
+
+if TYPE_CHECKING:
+    from tusportal.storage.s3 import S3Store
 
 log = structlog.get_logger("tusportal")
 
@@ -38,7 +41,7 @@ class Components:
     db: Database
     uploads: UploadRepository
     locks: LockManager
-    store: LocalStore
+    store: LocalStore | S3Store
     service: UploadService
     batches: BatchService
     embedded: EmbeddedPostgres | None = None
@@ -55,7 +58,8 @@ class Components:
         log.info(
             "server_ready",
             base_path=self.settings.normalized_base_path(),
-            files=str(self.store.directory),
+            storage=self.settings.storage,
+            files=str(self.store.directory) if isinstance(self.store, LocalStore) else None,
         )
 
     async def stop(self) -> None:
@@ -71,6 +75,12 @@ class Components:
     async def readiness(self) -> dict[str, Any]:
         checks: dict[str, Any] = {}
         checks["database"] = "ok" if await self.db.ping() else "unreachable"
+        if not isinstance(self.store, LocalStore):
+            try:
+                checks["storage"] = "ok" if await self.store.ready() else "bucket missing"
+            except Exception as exc:
+                checks["storage"] = f"unreachable: {exc}"
+            return checks
         try:
             probe = self.store.directory / ".readyz"
             probe.write_bytes(b"ok")
@@ -79,6 +89,33 @@ class Components:
         except OSError as exc:
             checks["storage"] = f"not writable: {exc.strerror}"
         return checks
+
+
+def make_store(settings: Settings) -> LocalStore | S3Store:
+    """TUSPORTAL_STORAGE: `local` (a directory) or `s3` (a bucket, see docs/s3.md)."""
+    if settings.storage != "s3":
+        return LocalStore(settings.files_dir())
+    from tusportal.storage.s3 import S3Config, S3Store
+
+    if not settings.s3_endpoint or not settings.s3_bucket:
+        raise SystemExit("TUSPORTAL_STORAGE=s3 needs TUSPORTAL_S3_ENDPOINT and TUSPORTAL_S3_BUCKET")
+    endpoint, secure = settings.s3_endpoint, settings.s3_secure
+    if "://" in endpoint:  # a URL decides the scheme
+        scheme, _, endpoint = endpoint.partition("://")
+        secure = scheme == "https"
+    return S3Store(
+        S3Config(
+            endpoint=endpoint.rstrip("/"),
+            bucket=settings.s3_bucket,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+            region=settings.s3_region,
+            secure=secure,
+            prefix=settings.s3_prefix,
+            part_size=settings.s3_part_size,
+            parts_in_flight=settings.s3_parts_in_flight,
+        )
+    )
 
 
 def build(settings: Settings) -> Components:
@@ -91,7 +128,7 @@ def build(settings: Settings) -> Components:
         lease_seconds=settings.lock_lease_seconds,
         wait_seconds=settings.lock_wait_seconds,
     )
-    store = LocalStore(settings.files_dir())
+    store = make_store(settings)
     batches = BatchService(db, BatchRepository(db), file_url=settings.normalized_base_path())
     service = UploadService(
         batches=batches,

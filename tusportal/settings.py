@@ -19,6 +19,18 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, description="PostgreSQL URL; embedded server when unset")
     storage_dir: Path | None = Field(None, description="Local file store; <data_dir>/files if unset")
 
+    # object storage (docs/s3.md)
+    storage: Literal["local", "s3"] = Field("local", description="Where upload bytes go: local or s3")
+    s3_endpoint: str | None = Field(None, description="host:port or http(s)://host:port of the S3 API")
+    s3_bucket: str | None = Field(None, description="Bucket for uploads (must exist)")
+    s3_access_key: str | None = None
+    s3_secret_key: str | None = None
+    s3_region: str | None = Field(None, description="Bucket region; asked from the server when unset")
+    s3_secure: bool = Field(True, description="HTTPS, unless the endpoint is an http:// URL")
+    s3_prefix: str = Field("", description="Object key prefix: objects are <prefix>/<upload id>")
+    s3_part_size: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024, description="Multipart part size")
+    s3_parts_in_flight: int = Field(4, ge=1, le=64, description="Parts uploaded at once per upload")
+
     # HTTP
     host: str = "127.0.0.1"
     port: int = 8080
