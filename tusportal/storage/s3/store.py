@@ -1,0 +1,255 @@
+"""S3Store: uploads in S3-compatible object storage (AWS, MinIO, SeaweedFS, R2, B2, ...).
+
+The final object of upload `key` is `<prefix><key>`; it appears only when the upload completes.
+Until then its bytes are multipart parts and pending pieces (see layout.py), described by the state
+the service persists with the committed offset. Because that state names exactly what holds the
+committed bytes, `size` is answered from it without a request: whatever a crashed writer left
+beyond it is referenced by no state (unique names, parts listed explicitly at completion) and is
+removed when the upload completes or is deleted, which list the upload's pending pieces and
+in-progress multipart uploads.
+
+Implements Store, Terminator and RangeReader; `describe` (optional) lets the service tell the
+store the upload's length and content type up front, so that the last bytes go straight into the
+final object (no copy at completion) and the object gets its Content-Type.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import structlog
+
+from tusportal.storage.base import Hasher, StoreState
+from tusportal.storage.s3.aio import AsyncS3, joined
+from tusportal.storage.s3.client import RetryPolicy, S3Client, StorageInconsistent, minio_client
+from tusportal.storage.s3.layout import Layout, Part, Piece, restore_pieces
+from tusportal.storage.s3.sizing import MIB, clamp_part_size
+from tusportal.storage.s3.writer import S3Writer, WriterConfig
+
+log = structlog.get_logger(__name__)
+
+_KEY = re.compile(r"^[A-Za-z0-9_\-]{1,200}$")
+
+
+@dataclass(frozen=True)
+class S3Config:
+    endpoint: str
+    bucket: str
+    access_key: str | None = None
+    secret_key: str | None = None
+    region: str | None = None
+    secure: bool = True
+    prefix: str = ""
+    part_size: int = 8 * MIB
+    parts_in_flight: int = 4
+    io_threads: int = 16
+    max_pieces: int = 32
+    read_chunk: int = 1 * MIB
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+    @property
+    def object_prefix(self) -> str:
+        prefix = self.prefix.strip("/")
+        return prefix + "/" if prefix else ""
+
+
+class S3Store:
+    def __init__(self, config: S3Config, client: S3Client | None = None):
+        self.config = config
+        if client is None:
+            minio = minio_client(
+                config.endpoint,
+                config.access_key,
+                config.secret_key,
+                region=config.region,
+                secure=config.secure,
+                connections=config.io_threads,
+                connect_timeout=config.connect_timeout,
+                read_timeout=config.read_timeout,
+            )
+            client = S3Client(minio, config.bucket, config.retry)
+        self.client = client
+        self._executor = ThreadPoolExecutor(config.io_threads, thread_name_prefix="tusportal-s3")
+        self._s3 = AsyncS3(client, self._executor, f"{config.object_prefix}.pending/")
+        self._writer_config = WriterConfig(
+            part_size=clamp_part_size(config.part_size),
+            parts_in_flight=max(1, config.parts_in_flight),
+            max_pieces=max(2, config.max_pieces),
+        )
+
+    # --- names --------------------------------------------------------------------------
+
+    def object_name(self, key: str) -> str:
+        if not _KEY.match(key):
+            raise ValueError(f"invalid storage key {key!r}")
+        return self.config.object_prefix + key
+
+    def pending_dir(self, key: str) -> str:
+        return self._s3.pending_dir(key)
+
+    def _layout(self, key: str, state: StoreState | None) -> Layout:
+        return Layout.from_state(state, self.object_name(key))
+
+    # --- Store ----------------------------------------------------------------------------
+
+    def describe(
+        self,
+        key: str,
+        state: StoreState | None,
+        *,
+        length: int | None = None,
+        content_type: str | None = None,
+    ) -> StoreState:
+        """Record what the store may use: the upload's length (once known) and its content type."""
+        layout = self._layout(key, state)
+        if length is not None:
+            layout.length = length
+        if content_type is not None:
+            layout.content_type = content_type
+        return layout.to_state()
+
+    async def create(self, key: str) -> StoreState | None:
+        # nothing to store yet: an empty upload's object is written when it completes
+        return self._layout(key, None).to_state()
+
+    async def size(self, key: str, state: StoreState | None = None) -> int:
+        return self._layout(key, state).size
+
+    async def truncate(self, key: str, size: int, state: StoreState | None = None) -> StoreState | None:
+        layout = self._layout(key, state)
+        if size >= layout.size:
+            return layout.to_state()
+        whole = layout.direct or layout.complete
+        kept: list[Part] = []
+        end = 0
+        for part in layout.parts:
+            if end + part.size > size:
+                break
+            kept.append(part)
+            end += part.size
+        candidates = layout.pending + layout.retired
+        chain = restore_pieces(candidates, end, size)
+        if chain is None:
+            if not whole:
+                raise StorageInconsistent(f"cannot truncate {key} to {size}: those bytes are in a part")
+            data = await self._s3.run(self.client.get_range, layout.object, end, size - end)
+            chain = [await self._s3.put_piece(key, end, data)]
+        chosen = {p.name for p in chain}
+        retired: dict[str, Piece] = {p.name: p for p in candidates if p.name not in chosen}
+        if whole:
+            await self._s3.delete([layout.object])
+        log.info("s3_truncated", key=key, size=size, held=layout.size, parts=len(kept))
+        return Layout(
+            object=layout.object,
+            upload_id=layout.upload_id,
+            parts=kept,
+            pending=chain,
+            retired=list(retired.values()),
+            length=layout.length,
+            content_type=layout.content_type,
+        ).to_state()
+
+    def writer(
+        self, key: str, offset: int, hashers: list[Hasher] | None = None, state: StoreState | None = None
+    ) -> S3Writer:
+        return S3Writer(self._s3, key, offset, hashers or [], self._layout(key, state), self._writer_config)
+
+    async def make_durable(self, key: str, state: StoreState | None = None) -> StoreState | None:
+        """Complete the object (the pending pieces become its last bytes) and remove everything
+        else the upload left in the bucket. S3 acknowledged every byte already: there is no fsync."""
+        layout = self._layout(key, state)
+        if layout.complete:
+            return layout.to_state()
+        if not layout.direct and layout.length is not None and layout.size != layout.length:
+            # fsync-every-patch calls this after every PATCH: nothing to do before the end
+            return layout.to_state()
+        s3, size = self._s3, layout.size
+        if layout.direct:
+            pass
+        elif layout.upload_id is not None:
+            parts = list(layout.parts)
+            if layout.pending:
+                datas = await s3.fetch(layout.pending)
+                number = parts[-1].number + 1 if parts else 1
+                body = await s3.run(joined, datas, [])
+                etag = await s3.run(self.client.upload_part, layout.object, layout.upload_id, number, body)
+                parts.append(Part(number, etag, len(body)))
+            if parts:
+                listed = [(p.number, p.etag) for p in parts]
+                await s3.run(self.client.complete_multipart_upload, layout.object, layout.upload_id, listed)
+            else:
+                await s3.run(self.client.put_object, layout.object, b"", layout.content_type)
+        else:
+            datas = await s3.fetch(layout.pending)
+            body = await s3.run(joined, datas, [])
+            await s3.run(self.client.put_object, layout.object, body, layout.content_type)
+        await self._sweep(key, layout)
+        log.info("s3_completed", key=key, size=size, parts=len(layout.parts))
+        return Layout(
+            object=layout.object,
+            complete=True,
+            object_size=size,
+            length=layout.length,
+            content_type=layout.content_type,
+        ).to_state()
+
+    # --- Terminator, RangeReader --------------------------------------------------------
+
+    async def delete(self, key: str, state: StoreState | None = None) -> None:
+        layout = self._layout(key, state)
+        await self._sweep(key, layout, final_object=True)
+        log.info("s3_deleted", key=key)
+
+    async def read(
+        self, key: str, start: int, end: int, state: StoreState | None = None
+    ) -> AsyncIterator[bytes]:
+        layout = self._layout(key, state)
+        if not (layout.complete or layout.direct):
+            raise StorageInconsistent(f"{key} is not complete: nothing to read yet")
+        if end < start:
+            return
+        stream = self.client.stream_range(layout.object, start, end - start + 1, self.config.read_chunk)
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                chunk = await loop.run_in_executor(self._executor, next, stream, None)
+                if chunk is None:
+                    return
+                yield chunk
+        finally:
+            await loop.run_in_executor(self._executor, stream.close)
+
+    # --- housekeeping ---------------------------------------------------------------------
+
+    async def _sweep(self, key: str, layout: Layout, *, final_object: bool = False) -> None:
+        """Remove the upload's pieces (referenced or left by crashed writers) and abort its
+        in-progress multipart uploads; with `final_object`, the object too."""
+        s3 = self._s3
+        listed, uploads = await asyncio.gather(
+            s3.run(self.client.list_names, self.pending_dir(key)),
+            s3.run(self.client.list_multipart_uploads, layout.object),
+        )
+        names = {p.name for p in layout.pending + layout.retired} | set(listed)
+        if final_object:
+            names.add(layout.object)
+            if layout.upload_id is not None:
+                uploads = [*uploads, layout.upload_id]
+        await asyncio.gather(
+            s3.delete(sorted(names)),
+            *(s3.run(self.client.abort_multipart_upload, layout.object, u) for u in sorted(set(uploads))),
+        )
+
+    async def ensure_bucket(self) -> None:
+        await self._s3.run(self.client.ensure_bucket, self.config.region)
+
+    async def ready(self) -> bool:
+        return await self._s3.run(self.client.bucket_reachable)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,305 @@
+"""S3Writer: appends a PATCH body to an upload as multipart parts and pending pieces.
+
+Bytes are gathered in memory until, with the pending pieces before them, they fill a part; the part
+(pieces fetched back and joined with the new bytes) is uploaded by a thread while the next bytes
+arrive, with at most `parts_in_flight` parts in flight — memory stays below about
+(parts_in_flight + 1) * part size. When the body ends, `flush` stores what is left:
+
+- as a new pending piece (one PUT of just the new bytes: a PATCH never rewrites earlier ones);
+- when there are already `max_pieces` pieces, merged with them into one piece;
+- when the store knows the upload's length and these are its last bytes: as the last part of the
+  multipart upload, or, for an upload smaller than a part, as the final object itself.
+
+`written` and `state` only ever describe bytes S3 acknowledged, in order: a part that finished
+before an earlier one is counted once the earlier one is done. A writer interrupted at any point
+(its task cancelled) leaves them consistent, and the next writer — on any instance — continues
+from the persisted state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from tusportal.storage.base import Hasher, StoreState
+from tusportal.storage.s3.aio import AsyncS3, joined
+from tusportal.storage.s3.client import S3Client, StorageInconsistent
+from tusportal.storage.s3.layout import Layout, Part, Piece
+from tusportal.storage.s3.sizing import part_size
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class WriterConfig:
+    part_size: int
+    parts_in_flight: int
+    max_pieces: int = 32
+
+
+@dataclass
+class _Outcome:
+    """What one finished S3 request adds to the layout."""
+
+    parts: list[Part] = field(default_factory=list)
+    pieces: list[Piece] = field(default_factory=list)
+    retire: list[Piece] = field(default_factory=list)
+    direct_size: int | None = None
+
+
+def _upload_part(
+    client: S3Client, name: str, upload_id: str, number: int, pieces: list[bytes], chunks: list[bytes]
+) -> str:
+    body = joined(pieces, chunks)
+    pieces.clear()  # let the chunks go while the part is sent
+    chunks.clear()
+    return client.upload_part(name, upload_id, number, body)
+
+
+def _put(
+    client: S3Client, name: str, pieces: list[bytes], chunks: list[bytes], content_type: str | None
+) -> str:
+    body = joined(pieces, chunks)
+    pieces.clear()
+    chunks.clear()
+    return client.put_object(name, body, content_type)
+
+
+class S3Writer:
+    def __init__(
+        self,
+        s3: AsyncS3,
+        key: str,
+        offset: int,
+        hashers: list[Hasher],
+        layout: Layout,
+        config: WriterConfig,
+    ):
+        if layout.complete or layout.direct:
+            raise StorageInconsistent("the upload's object is already complete")
+        if offset != layout.size:
+            raise ValueError(f"writer offset {offset} does not match the stored size {layout.size}")
+        self._s3 = s3
+        self._key = key
+        self._start = offset
+        self._hashers = hashers
+        self._config = config
+        self._layout = layout.copy()
+        self._stale = list(layout.retired)  # committed as retired: safe to delete now
+        self._cleanup: asyncio.Task[None] | None = None
+        self._tasks: deque[asyncio.Task[_Outcome]] = deque()
+        self._mpu: asyncio.Task[str] | None = None
+        self._number = len(layout.parts) + 1  # of the next part to cut
+        self._cut_end = layout.parts_end  # bytes given to parts, done or in flight
+        self._free = list(layout.pending)  # pieces no part in flight has taken
+        self._chunks: deque[bytes | memoryview] = deque()
+        self._buffered = 0
+        self._error: BaseException | None = None
+        self._closed = False
+        self._tail_in_flight = False
+
+    # --- what is durable ----------------------------------------------------------------
+
+    @property
+    def written(self) -> int:
+        self._settle()
+        return self._layout.size - self._start
+
+    @property
+    def state(self) -> StoreState | None:
+        self._settle()
+        return self._layout.to_state()
+
+    def _settle(self) -> None:
+        """Apply finished requests to the layout, strictly in the order they were started."""
+        if self._cleanup is not None and self._cleanup.done():
+            if not self._cleanup.cancelled() and self._cleanup.exception() is None:
+                gone = {p.name for p in self._stale}
+                self._layout.retired = [p for p in self._layout.retired if p.name not in gone]
+            self._stale = []
+        while self._tasks and self._tasks[0].done():
+            task = self._tasks[0]
+            error = asyncio.CancelledError() if task.cancelled() else task.exception()
+            if error is not None:
+                # nothing after a failed request is counted: it would leave a hole
+                self._error = self._error or error
+                return
+            self._tasks.popleft()
+            self._apply(task.result())
+
+    def _apply(self, outcome: _Outcome) -> None:
+        layout = self._layout
+        layout.parts.extend(outcome.parts)
+        if outcome.retire:
+            gone = {p.name for p in outcome.retire}
+            layout.pending = [p for p in layout.pending if p.name not in gone]
+            layout.retired.extend(outcome.retire)
+        layout.pending.extend(outcome.pieces)
+        self._free.extend(outcome.pieces)
+        if outcome.direct_size is not None:
+            layout.retired.extend(layout.pending)
+            layout.pending = []
+            layout.direct = True
+            layout.object_size = outcome.direct_size
+
+    def _raise_if_failed(self) -> None:
+        self._settle()
+        if self._error is not None:
+            raise self._error
+
+    # --- writing ------------------------------------------------------------------------
+
+    async def write(self, data: bytes) -> None:
+        self._raise_if_failed()
+        if self._closed:
+            raise RuntimeError("write after close")
+        if not data:
+            return
+        self._start_cleanup()
+        if self._tail_in_flight:
+            await self._drain()  # an interrupted flush: its piece must be counted first
+        for hasher in self._hashers:
+            hasher.update(data)
+        self._chunks.append(data)
+        self._buffered += len(data)
+        while self._part_due():
+            # wait for room first: a cancellation here must find the buffer untouched
+            await self._room_for_part()
+            if not self._part_due():
+                return
+            size = self._next_part_size()
+            pieces, self._free = self._free, []
+            chunks = self._take(size - sum(p.size for p in pieces))
+            self._submit(self._part(self._number, pieces, chunks, size))
+            self._number += 1
+            self._cut_end += size
+
+    def _next_part_size(self) -> int:
+        return part_size(self._number, self._cut_end, self._config.part_size, self._layout.length)
+
+    def _part_due(self) -> bool:
+        return sum(p.size for p in self._free) + self._buffered >= self._next_part_size()
+
+    async def flush(self, *, fsync: bool = False) -> int:
+        """Store everything received, wait for every request; S3 acknowledged writes are durable,
+        so `fsync` needs nothing more."""
+        await self._drain()
+        if self._buffered:
+            self._start_cleanup()
+            layout = self._layout
+            pieces, self._free = self._free, []
+            free = sum(p.size for p in pieces)
+            start = self._cut_end + free
+            total = start + self._buffered
+            chunks = self._take(self._buffered)
+            last = layout.length is not None and total == layout.length
+            if last and (layout.upload_id is not None or layout.parts):
+                self._submit(self._part(self._number, pieces, chunks, free + total - start))
+                self._number += 1
+                self._cut_end = total
+            elif last:
+                self._submit(self._direct(pieces, chunks, total))
+            elif len(pieces) >= self._config.max_pieces:
+                self._submit(self._piece(pieces, chunks, pieces[0].start))
+            else:
+                self._free = pieces
+                self._submit(self._piece([], chunks, start))
+            self._tail_in_flight = True
+            await self._drain()
+            self._tail_in_flight = False
+        return self.written
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        try:
+            if self._error is None:
+                await self.flush()
+        finally:
+            self._closed = True
+            await self._wait_all()
+            if self._cleanup is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait({self._cleanup})
+            self._settle()
+
+    # --- requests -----------------------------------------------------------------------
+
+    def _submit(self, work: Coroutine[Any, Any, _Outcome]) -> None:
+        self._tasks.append(asyncio.ensure_future(work))
+
+    async def _part(self, number: int, pieces: list[Piece], chunks: list[bytes], size: int) -> _Outcome:
+        datas = await self._s3.fetch(pieces)
+        upload_id = await self._upload_id()
+        s3 = self._s3
+        etag = await s3.run(_upload_part, s3.client, self._layout.object, upload_id, number, datas, chunks)
+        return _Outcome(parts=[Part(number, etag, size)], retire=pieces)
+
+    async def _direct(self, pieces: list[Piece], chunks: list[bytes], total: int) -> _Outcome:
+        datas = await self._s3.fetch(pieces)
+        layout = self._layout
+        await self._s3.run(_put, self._s3.client, layout.object, datas, chunks, layout.content_type)
+        return _Outcome(retire=pieces, direct_size=total)
+
+    async def _piece(self, pieces: list[Piece], chunks: list[bytes], start: int) -> _Outcome:
+        datas = await self._s3.fetch(pieces)
+        name = self._s3.piece_name(self._key, start)
+        size = sum(len(d) for d in datas) + sum(len(c) for c in chunks)
+        await self._s3.run(_put, self._s3.client, name, datas, chunks, None)
+        return _Outcome(pieces=[Piece(name, start, size)], retire=pieces)
+
+    async def _upload_id(self) -> str:
+        if self._layout.upload_id is not None:
+            return self._layout.upload_id
+        if self._mpu is None:
+            s3, layout = self._s3, self._layout
+            self._mpu = asyncio.ensure_future(
+                s3.run(s3.client.create_multipart_upload, layout.object, layout.content_type)
+            )
+        upload_id = await asyncio.shield(self._mpu)
+        self._layout.upload_id = upload_id  # durable in S3 from now on, whatever happens next
+        return upload_id
+
+    def _start_cleanup(self) -> None:
+        if self._cleanup is None and self._stale:
+            self._cleanup = asyncio.ensure_future(self._s3.delete([p.name for p in self._stale]))
+
+    # --- buffers and waiting ------------------------------------------------------------
+
+    def _take(self, n: int) -> list[bytes]:
+        out: list[bytes] = []
+        self._buffered -= n
+        while n > 0:
+            chunk = self._chunks[0]
+            if len(chunk) <= n:
+                out.append(self._chunks.popleft())  # type: ignore[arg-type]
+                n -= len(chunk)
+            else:
+                view = memoryview(chunk)
+                out.append(view[:n])  # type: ignore[arg-type]
+                self._chunks[0] = view[n:]
+                n = 0
+        return out
+
+    async def _room_for_part(self) -> None:
+        self._raise_if_failed()
+        while len(self._tasks) >= self._config.parts_in_flight:
+            await asyncio.wait({self._tasks[0]})  # never cancels the request itself
+            self._raise_if_failed()
+
+    async def _drain(self) -> None:
+        await self._wait_all()
+        self._raise_if_failed()
+
+    async def _wait_all(self) -> None:
+        pending = [t for t in list(self._tasks) if not t.done()]
+        if self._mpu is not None and not self._mpu.done():
+            pending.append(self._mpu)  # type: ignore[arg-type]
+        if pending:
+            await asyncio.wait(pending)
