@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 import anyio
 import structlog
 
+from tusportal import metrics
 from tusportal.errors import (
     BodyExceedsLength,
     ChecksumMismatch,
@@ -222,6 +223,10 @@ class UploadService:
             upload = await self.uploads.insert(**insert)  # type: ignore[arg-type]
         if running is not None and not finished:
             self.hashes.put(upload_id, written, running)
+        metrics.UPLOADS.labels("created").inc()
+        metrics.BYTES_RECEIVED.inc(written)
+        if finished:
+            metrics.UPLOADS.labels("finished").inc()
         log.info("upload_created", upload_id=upload_id, length=length, offset=written, concat=kind)
         if finished:
             log.info("upload_finished", upload_id=upload_id, length=length)
@@ -311,7 +316,13 @@ class UploadService:
 
             running = self.hashes.take(upload_id, current) if upload.concat_kind != "partial" else None
             writer, hasher = self._writer(upload.storage_key, current, checksum, state, running)
-            stream = await self._pump(body, writer, limit, (upload_id, token), None if checksum else current)
+            metrics.ACTIVE_PATCHES.inc()
+            try:
+                stream = await self._pump(
+                    body, writer, limit, (upload_id, token), None if checksum else current
+                )
+            finally:
+                metrics.ACTIVE_PATCHES.dec()
             written = await writer.flush()
             complete = not stream.overflow and length is not None and current + written == length
             if self.config.fsync_every_patch and not complete and written:
@@ -354,6 +365,9 @@ class UploadService:
             )
             if running is not None and not complete:
                 self.hashes.put(upload_id, new_offset, running)
+            metrics.BYTES_RECEIVED.inc(written)
+            if complete:
+                metrics.UPLOADS.labels("finished").inc()
             log.info(
                 "chunk_written",
                 upload_id=upload_id,
@@ -557,6 +571,7 @@ class UploadService:
             await self.uploads.mark_terminated(upload_id, token, events)
         if isinstance(self.store, Terminator):
             await self.store.delete(upload.storage_key, upload.storage_state)
+        metrics.UPLOADS.labels("terminated").inc()
         log.info("upload_terminated", upload_id=upload_id)
 
     # --- cleanup -----------------------------------------------------------------------
@@ -573,6 +588,7 @@ class UploadService:
                 if isinstance(self.store, Terminator):
                     await self.store.delete(upload.storage_key, upload.storage_state)
                 removed.append(upload.id)
+                metrics.UPLOADS.labels("expired").inc()
                 log.info("upload_expired", upload_id=upload.id, offset=upload.offset)
         return removed
 

@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 import structlog
 
+from tusportal import metrics
 from tusportal.errors import DatabaseUnavailable, UploadLocked, UploadNotFound
 from tusportal.state.db import Database, translate_errors
 from tusportal.state.uploads import Upload, UploadRepository
@@ -122,7 +123,8 @@ class LockManager:
         if current is None:
             raise UploadNotFound()
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.wait_seconds
+        started = loop.time()
+        deadline = started + self.wait_seconds
         event = asyncio.Event()
         self._waiters.setdefault(upload_id, set()).add(event)
         try:
@@ -131,9 +133,13 @@ class LockManager:
                 event.clear()
                 upload = await self.uploads.acquire(upload_id, token)
                 if upload is not None:
+                    metrics.LOCK_WAITS.labels("acquired").inc()
+                    metrics.LOCK_WAIT_SECONDS.observe(loop.time() - started)
                     return upload, token
                 remaining = deadline - loop.time()
                 if remaining <= 0:
+                    metrics.LOCK_WAITS.labels("timeout").inc()
+                    metrics.LOCK_WAIT_SECONDS.observe(loop.time() - started)
                     log.info("lock_wait_timeout", upload_id=upload_id)
                     raise UploadLocked()
                 # woken by a release notification, or poll: a dead holder's lease simply lapses
@@ -163,6 +169,7 @@ class LockManager:
             for held_id, interrupt in list(self._held.values()):
                 if held_id == upload_id:
                     log.info("lock_release_requested", upload_id=upload_id)
+                    metrics.LOCK_RELEASES.inc()
                     interrupt()
         elif kind == "free":
             self._wake(upload_id)
