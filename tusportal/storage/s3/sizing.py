@@ -4,10 +4,10 @@ Limits: a part is 5 MiB to 5 GiB, except the last, which may be smaller; at most
 object is at most 5 TiB. `part_size` answers "how big is part n, which starts at byte `start`":
 
 - With a known length, parts have one size: the configured one, or more when the length would
-  otherwise need more than 10,000 parts (`length / parts left`, rounded up to a MiB). Uniform parts
+  otherwise need more than 10,000 parts (`length / 10,000`, rounded up to a MiB). Uniform parts
   also satisfy providers (R2) that require every part but the last to have the same size. When the
-  length becomes known late (deferred length), the same rule spreads what remains over the parts
-  that remain.
+  length becomes known late (deferred length), parts are also at least what remains divided by the
+  parts that remain.
 - With an unknown length, the size doubles every `GROWTH_EVERY` parts, so that 10,000 parts hold
   the largest object even from the smallest configured size, while uploads below a few GiB never
   grow past the configured size (and so never need more memory).
@@ -39,7 +39,8 @@ def part_size(number: int, start: int, configured: int, length: int | None) -> i
         size = base << min((number - 1) // GROWTH_EVERY, 20)
     else:
         remaining = max(length - start, 0)
-        size = max(base, _ceil_to(-(-remaining // (MAX_PARTS - number + 1)), MIB))
+        uniform = _ceil_to(-(-length // MAX_PARTS), MIB)
+        size = max(base, uniform, _ceil_to(-(-remaining // (MAX_PARTS - number + 1)), MIB))
     return min(size, MAX_PART_SIZE)
 
 

@@ -1,0 +1,276 @@
+"""The S3 store on a real S3 server (SeaweedFS): parts and pending pieces, resuming from persisted
+state on another instance, interrupted and crashed writers, and nothing left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tusportal.storage.base import StoreState
+from tusportal.storage.s3 import S3Store
+from tusportal.storage.s3.sizing import MIB
+
+PART = 5 * MIB
+
+
+@pytest.fixture
+def make_store(s3_server, s3_bucket) -> Iterator:
+    """Stores on one bucket, as separate instances (own thread pool, own connections) would be."""
+    stores: list[S3Store] = []
+
+    def make(**overrides) -> S3Store:
+        values = {"prefix": "up", "part_size": PART, "parts_in_flight": 2}
+        values.update(overrides)
+        store = S3Store(s3_server.config(s3_bucket, **values))
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        store.close()
+
+
+async def append(
+    store: S3Store, key: str, offset: int, data: bytes, state: StoreState | None, chunk: int = 256 * 1024
+) -> tuple[int, StoreState | None]:
+    writer = store.writer(key, offset, None, state)
+    try:
+        for i in range(0, len(data), chunk):
+            await writer.write(data[i : i + chunk])
+        written = await writer.flush()
+    finally:
+        await writer.close()
+    return written, writer.state
+
+
+async def read_all(store: S3Store, key: str, state: StoreState | None) -> bytes:
+    size = await store.size(key, state)
+    out = bytearray()
+    async for chunk in store.read(key, 0, size - 1, state):
+        out += chunk
+    return bytes(out)
+
+
+def digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+async def test_many_small_patches_become_parts_and_leave_only_the_object(make_store, s3_server, s3_bucket):
+    """Scenario (b): each PATCH adds one piece; pieces turn into a part once they fill one."""
+    store = make_store()
+    data = os.urandom(13 * MIB + 12345)
+    state: StoreState | None = None
+    offset = 0
+    for i in range(0, len(data), MIB):
+        written, state = await append(store, "b1", offset, data[i : i + MIB], state)
+        offset += written
+        assert await store.size("b1", state) == offset
+        assert state is not None
+        assert sum(p[2] for p in state.get("pending", [])) < PART  # pieces never exceed a part
+    assert state is not None and len(state["parts"]) == 2
+    state = await store.make_durable("b1", state)
+    assert digest(await read_all(store, "b1", state)) == digest(data)
+    assert s3_server.objects(s3_bucket) == ["up/b1"]
+    assert s3_server.multipart_uploads(s3_bucket) == []
+
+
+async def test_one_big_body_streams_parts_and_range_reads(make_store, s3_server, s3_bucket):
+    store = make_store(parts_in_flight=3)
+    data = os.urandom(17 * MIB + 3)
+    written, state = await append(store, "a1", 0, data, None, chunk=300_000)
+    assert written == len(data)
+    assert state is not None and [p[0] for p in state["parts"]] == [1, 2, 3]
+    state = await store.make_durable("a1", state)
+    out = bytearray()
+    async for chunk in store.read("a1", PART - 10, PART + 10, state):
+        out += chunk
+    assert bytes(out) == data[PART - 10 : PART + 11]
+    assert digest(await read_all(store, "a1", state)) == digest(data)
+    assert s3_server.multipart_uploads(s3_bucket) == []
+
+
+async def test_another_instance_resumes_from_the_persisted_state(make_store, s3_server, s3_bucket):
+    """Alternating instances, each starting from the state the other one persisted."""
+    a, b = make_store(), make_store()
+    data = os.urandom(12 * MIB + 777)
+    state: StoreState | None = None
+    offset = 0
+    sizes = [300_000, 4 * MIB, 1, 2 * MIB + 5, 3 * MIB, MIB]
+    turn = 0
+    while offset < len(data):
+        store = (a, b)[turn % 2]
+        n = sizes[turn % len(sizes)]
+        written, state = await append(store, "r1", offset, data[offset : offset + n], state)
+        offset += written
+        turn += 1
+    state = await b.make_durable("r1", state)
+    assert digest(await read_all(a, "r1", state)) == digest(data)
+    assert s3_server.objects(s3_bucket) == ["up/r1"]
+
+
+async def test_writer_interrupted_mid_part_then_resumed_elsewhere(make_store, s3_server, s3_bucket):
+    """A PATCH stopped (cancelled, as a lock release request does) in the middle of a part: what
+    S3 acknowledged is in the state, the rest is not counted, and another instance goes on."""
+    a, b = make_store(parts_in_flight=1), make_store()
+    data = os.urandom(14 * MIB)
+    writer = a.writer("i1", 0, None, None)
+    received = 0
+    stalled = asyncio.Event()
+
+    async def pump() -> None:
+        nonlocal received
+        for i in range(0, len(data), 64 * 1024):
+            await writer.write(data[i : i + 64 * 1024])
+            received = i + 64 * 1024
+            if received >= 2 * PART + MIB:
+                stalled.set()
+                await asyncio.sleep(30)  # the client stalls mid-part
+
+    task = asyncio.create_task(pump())
+    await asyncio.wait_for(stalled.wait(), 30)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    written = await writer.flush()
+    await writer.close()
+    state = writer.state
+    assert written == received  # the buffered tail became a piece
+    assert await a.size("i1", state) == written
+    # the other instance resumes exactly there
+    more, state = await append(b, "i1", written, data[written:], state)
+    assert written + more == len(data)
+    state = await b.make_durable("i1", state)
+    assert digest(await read_all(b, "i1", state)) == digest(data)
+    assert s3_server.multipart_uploads(s3_bucket) == []
+    assert s3_server.objects(s3_bucket) == ["up/i1"]
+
+
+async def test_crashed_writer_leaves_garbage_that_is_never_counted(make_store, s3_server, s3_bucket):
+    """A writer whose state was never persisted (its process died): its parts and pieces are not in
+    the committed state, a new writer continues from that state, completion removes the leftovers."""
+    a, b = make_store(), make_store()
+    data = os.urandom(11 * MIB)
+    committed_offset, committed = await append(a, "c1", 0, data[: 3 * MIB], None)
+    # the crashed PATCH: uploads a part and a piece, but nobody persists its state
+    lost, _ = await append(a, "c1", committed_offset, os.urandom(6 * MIB), committed)
+    assert lost == 6 * MIB
+    assert len(s3_server.objects(s3_bucket)) > 1
+    assert await b.size("c1", committed) == committed_offset
+    _, state = await append(b, "c1", committed_offset, data[committed_offset:], committed)
+    state = await b.make_durable("c1", state)
+    assert digest(await read_all(b, "c1", state)) == digest(data)
+    assert s3_server.objects(s3_bucket) == ["up/c1"]
+    assert s3_server.multipart_uploads(s3_bucket) == []
+
+
+async def test_rejected_chunk_is_truncated_back_to_where_the_patch_started(make_store):
+    """A checksum mismatch after the chunk filled a part (with earlier pieces): truncate brings
+    back exactly the committed bytes, the next PATCH writes the right ones."""
+    store = make_store()
+    good = os.urandom(9 * MIB)
+    offset, state = await append(store, "t1", 0, good[: 2 * MIB], None)
+    offset2, state2 = await append(store, "t1", offset, good[offset : 3 * MIB], state)
+    committed, committed_state = offset + offset2, state2
+    bad = os.urandom(4 * MIB)
+    _, rejected = await append(store, "t1", committed, bad, committed_state)
+    assert await store.size("t1", rejected) == committed + len(bad)
+    restored = await store.truncate("t1", committed, rejected)
+    assert await store.size("t1", restored) == committed
+    _, state = await append(store, "t1", committed, good[committed:], restored)
+    state = await store.make_durable("t1", state)
+    assert digest(await read_all(store, "t1", state)) == digest(good)
+
+
+async def test_truncate_inside_pending_pieces(make_store):
+    store = make_store()
+    data = os.urandom(3 * MIB)
+    _, state = await append(store, "t2", 0, data[:MIB], None)
+    _, state = await append(store, "t2", MIB, data[MIB : 2 * MIB], state)
+    state = await store.truncate("t2", MIB + 10, state)
+    assert await store.size("t2", state) == MIB + 10
+    _, state = await append(store, "t2", MIB + 10, data[MIB + 10 :], state)
+    state = await store.make_durable("t2", state)
+    assert await read_all(store, "t2", state) == data
+
+
+async def test_many_tiny_patches_merge_pieces(make_store, s3_server, s3_bucket):
+    store = make_store(max_pieces=3)
+    data = os.urandom(40_000)
+    state: StoreState | None = None
+    for i in range(0, len(data), 4000):
+        _, state = await append(store, "m1", i, data[i : i + 4000], state)
+        assert state is not None and len(state["pending"]) <= 3
+    state = await store.make_durable("m1", state)
+    assert await read_all(store, "m1", state) == data
+    assert s3_server.objects(s3_bucket) == ["up/m1"]
+
+
+async def test_delete_removes_parts_pieces_and_leftovers(make_store, s3_server, s3_bucket):
+    """Termination and expiry: no object, no piece, no in-progress multipart upload remains,
+    including what a crashed writer left."""
+    store = make_store()
+    _, state = await append(store, "d1", 0, os.urandom(7 * MIB), None)
+    await append(store, "d1", 7 * MIB, os.urandom(6 * MIB), state)  # a crashed writer's garbage
+    assert s3_server.multipart_uploads(s3_bucket)
+    assert s3_server.objects(s3_bucket)
+    await store.delete("d1", state)
+    assert s3_server.objects(s3_bucket) == []
+    assert s3_server.multipart_uploads(s3_bucket) == []
+    await store.delete("d1", state)  # idempotent
+
+
+async def test_delete_of_a_completed_upload(make_store, s3_server, s3_bucket):
+    store = make_store()
+    _, state = await append(store, "d2", 0, os.urandom(MIB), None)
+    state = await store.make_durable("d2", state)
+    await store.delete("d2", state)
+    assert s3_server.objects(s3_bucket) == []
+
+
+async def test_known_length_writes_the_object_directly_with_its_content_type(
+    make_store, s3_server, s3_bucket
+):
+    """With describe(): a small upload's last bytes are the object itself; a big one's last bytes
+    are its last part. No copy at completion."""
+    store = make_store()
+    small = os.urandom(70_000)
+    state = store.describe("k1", None, length=len(small), content_type="image/png")
+    _, state = await append(store, "k1", 0, small, state)
+    assert state is not None and state.get("direct")
+    assert s3_server.objects(s3_bucket) == ["up/k1"]
+    state = await store.make_durable("k1", state)
+    assert await read_all(store, "k1", state) == small
+    stat = s3_server.minio().stat_object(s3_bucket, "up/k1")
+    assert stat.content_type == "image/png"
+
+    big = os.urandom(6 * MIB + 1)
+    state = store.describe("k2", None, length=len(big), content_type="video/mp4")
+    _, state = await append(store, "k2", 0, big[: 2 * MIB], state)
+    _, state = await append(store, "k2", 2 * MIB, big[2 * MIB :], state)
+    assert state is not None and len(state["parts"]) == 2 and not state.get("pending")
+    state = await store.make_durable("k2", state)
+    assert digest(await read_all(store, "k2", state)) == digest(big)
+    assert s3_server.minio().stat_object(s3_bucket, "up/k2").content_type == "video/mp4"
+    assert sorted(s3_server.objects(s3_bucket)) == ["up/k1", "up/k2"]
+
+
+async def test_empty_upload(make_store, s3_server, s3_bucket):
+    store = make_store()
+    state = await store.create("e1")
+    state = await store.make_durable("e1", state)
+    assert await store.size("e1", state) == 0
+    assert s3_server.objects(s3_bucket) == ["up/e1"]
+
+
+async def test_states_stay_small_and_json(make_store):
+    import json
+
+    store = make_store()
+    _, state = await append(store, "j1", 0, os.urandom(11 * MIB), None)
+    text = json.dumps(state)
+    assert len(text) < 1000
+    assert json.loads(text) == state
