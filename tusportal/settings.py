@@ -62,6 +62,9 @@ class Settings(BaseSettings):
         "postgres", description="Dramatiq broker: postgres (iddqueue, in our database), rabbitmq, redis"
     )
     events_broker_url: str | None = Field(None, description="amqp://... or redis://... for those brokers")
+    events_queue: str = Field(
+        "tusportal-events", pattern=r"^[A-Za-z0-9_][A-Za-z0-9._-]*$", description="Broker queue name"
+    )
     events_worker_threads: int = Field(4, ge=0, description="Event worker threads inside serve; 0: none")
     events_source: str | None = Field(None, description="CloudEvents source; public base URL if unset")
     events_sweep_interval_seconds: float = Field(5.0, gt=0, description="How often lost work is looked for")
