@@ -62,7 +62,8 @@ def _allow_many_clients(server: object, pgdata: Path) -> None:
 
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:  # type: ignore[attr-defined]
         conn.execute("ALTER SYSTEM SET max_connections = 600")
-    pgexec("pg_ctl", ("-D", str(pgdata), "-w", "restart"), bin_path=server.bin_path)  # type: ignore[attr-defined]
+    owner = {"user": server.system_user}  # type: ignore[attr-defined]  # pg_ctl refuses to run as root
+    pgexec("pg_ctl", ("-D", str(pgdata), "-w", "restart"), bin_path=server.bin_path, **owner)  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")
