@@ -10,6 +10,7 @@ it, so the same contract tests hold for stores with and without state.
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import secrets
@@ -83,7 +84,12 @@ class S3Server:
 
     def new_bucket(self) -> str:
         name = "tp-" + secrets.token_hex(6)
-        self.minio().make_bucket(name)
+        client = self.minio()
+        client.make_bucket(name)
+        # SeaweedFS grows a volume for a bucket on its first write (about a second): do it now,
+        # so that tests time what they mean to
+        client.put_object(name, "warm-up", io.BytesIO(b"x"), 1)
+        client.remove_object(name, "warm-up")
         return name
 
     def objects(self, bucket: str) -> list[str]:

@@ -209,9 +209,9 @@ class S3Store:
     async def read(
         self, key: str, start: int, end: int, state: StoreState | None = None
     ) -> AsyncIterator[bytes]:
+        # only completed uploads are read; a caller holding the state from before completion
+        # still names the right object (and S3 answers "missing" if it is not there)
         layout = self._layout(key, state)
-        if not (layout.complete or layout.direct):
-            raise StorageInconsistent(f"{key} is not complete: nothing to read yet")
         if end < start:
             return
         stream = self.client.stream_range(layout.object, start, end - start + 1, self.config.read_chunk)
