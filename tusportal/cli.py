@@ -1,4 +1,4 @@
-"""`tusportal serve | migrate | cleanup`: the one place everything is wired together."""
+"""`tusportal serve | worker | migrate | cleanup | webhook | events`: the one place everything is wired."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from tusportal.events import commands as event_commands
+from tusportal.events.management import EventManagement
+from tusportal.events.runtime import EventRuntime, events_source, run_worker
 from tusportal.logging import configure_logging
 from tusportal.service import BatchService, ServiceConfig, UploadService
 from tusportal.settings import Settings
@@ -44,6 +47,8 @@ class Components:
     store: LocalStore | S3Store
     service: UploadService
     batches: BatchService
+    events: EventRuntime
+    event_management: EventManagement
     embedded: EmbeddedPostgres | None = None
     recovery: asyncio.Task[None] | None = None
 
@@ -52,6 +57,9 @@ class Components:
         async with self.db.connection() as conn:
             await migrations.apply(conn)
         await self.locks.start()
+        self.events.start_publishing(self.db)
+        if self.settings.events_worker_threads:
+            await asyncio.to_thread(self.events.start_worker, self.settings.events_worker_threads)
         self.recovery = asyncio.create_task(
             self.service.concat.recover_forever(max(self.settings.lock_lease_seconds, 2.0))
         )
@@ -67,6 +75,9 @@ class Components:
             self.recovery.cancel()
         self.locks.interrupt_all()
         await self.locks.stop()
+        await asyncio.to_thread(self.events.stop_worker)
+        await self.events.stop_publishing()
+        self.events.close()
         await self.db.close()
         self.store.close()
         if self.embedded is not None:
@@ -145,7 +156,9 @@ def build(settings: Settings) -> Components:
             + settings.normalized_base_path(),
         ),
     )
-    return Components(settings, db, uploads, locks, store, service, batches, embedded)
+    events = EventRuntime(settings, url)
+    management = EventManagement(db, events.broker, source=events_source(settings))
+    return Components(settings, db, uploads, locks, store, service, batches, events, management, embedded)
 
 
 def create_asgi_app(settings: Settings, components: Components) -> Any:
@@ -158,6 +171,7 @@ def create_asgi_app(settings: Settings, components: Components) -> Any:
         shutdown=components.stop,
         readiness=components.readiness,
         batches=components.batches,
+        events=components.event_management,
     )
 
 
@@ -204,8 +218,11 @@ async def _with_db(settings: Settings, work: Any) -> Any:
     try:
         async with components.db.connection() as conn:
             await migrations.apply(conn)
+        components.events.start_publishing(components.db)
         return await work(components)
     finally:
+        await components.events.stop_publishing()
+        components.events.close()
         await components.db.close()
         components.store.close()
         if components.embedded is not None:
@@ -240,6 +257,36 @@ def cmd_cleanup(settings: Settings, dry_run: bool) -> int:
     return 0
 
 
+def cmd_worker(settings: Settings, threads: int | None) -> int:
+    async def migrate(url: str) -> None:
+        db = Database(url, min_size=1, max_size=1)
+        await db.open()
+        try:
+            async with db.connection() as conn:
+                await migrations.apply(conn)
+        finally:
+            await db.close()
+
+    url, embedded = database(settings)
+    try:
+        asyncio.run(migrate(url))
+        run_worker(settings, url, threads or max(settings.events_worker_threads, 8))
+    finally:
+        if embedded is not None:
+            embedded.release()
+    return 0
+
+
+def cmd_events(settings: Settings, args: argparse.Namespace) -> int:
+    if not event_commands.needs_database(args):
+        return event_commands.write_event_schemas(args)
+
+    async def work(components: Components) -> int:
+        return await event_commands.run(args, components.event_management)
+
+    return int(asyncio.run(_with_db(settings, work)))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tusportal", description="tus 1.0.0 file ingest portal")
     sub = p.add_subparsers(dest="command", required=True)
@@ -255,6 +302,10 @@ def parser() -> argparse.ArgumentParser:
         cmd.add_argument("--data-dir", type=Path)
         if name == "cleanup":
             cmd.add_argument("--dry-run", action="store_true", help="show, change nothing")
+    worker = sub.add_parser("worker", help="deliver events: Dramatiq worker threads and the sweeper")
+    worker.add_argument("--data-dir", type=Path)
+    worker.add_argument("--threads", type=int, help="worker threads (default: 8)")
+    event_commands.add_parsers(sub)
     return p
 
 
@@ -273,6 +324,10 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_migrate(settings)
     if args.command == "cleanup":
         return cmd_cleanup(settings, args.dry_run)
+    if args.command == "worker":
+        return cmd_worker(settings, args.threads)
+    if args.command in ("webhook", "events"):
+        return cmd_events(settings, args)
     return 2
 
 

@@ -115,9 +115,21 @@ def envelope(
     return doc
 
 
+def _open_world(node: Any) -> Any:
+    """Consumers must ignore fields they do not know, so the published schemas never forbid extra
+    properties (the models do, to catch mistakes on our side)."""
+    if isinstance(node, dict):
+        return {
+            k: _open_world(v) for k, v in node.items() if not (k == "additionalProperties" and v is False)
+        }
+    if isinstance(node, list):
+        return [_open_world(v) for v in node]
+    return node
+
+
 def json_schema(event_type: str) -> dict[str, Any]:
     """The JSON Schema of a whole CloudEvent of this type (envelope plus `data`)."""
-    data = DATA_MODELS[event_type].model_json_schema(mode="serialization")
+    data = _open_world(DATA_MODELS[event_type].model_json_schema(mode="serialization"))
     defs = data.pop("$defs", None)
     schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",

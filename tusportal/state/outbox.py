@@ -105,12 +105,10 @@ async def add_events(conn: psycopg.AsyncConnection[Any], events: Sequence[NewEve
     publisher = _publisher
     transactional = publisher is not None and publisher.transactional
     ids = [e.id for e in events]
-    if publisher is not None and transactional:
-        # both statements in one round trip; an error in either fails the caller's transaction
-        async with conn.pipeline():
-            await conn.execute(_INSERT, (True, _rows(events)))
-            await publisher.in_transaction(conn, ids)
+    await conn.execute(_INSERT, (transactional, _rows(events)))
+    if publisher is None:
         return
-    await conn.execute(_INSERT, (False, _rows(events)))
-    if publisher is not None:
+    if transactional:
+        await publisher.in_transaction(conn, ids)
+    else:
         publisher.after_commit(ids)

@@ -14,10 +14,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tusportal.errors import TusError
+from tusportal.events.management import EventManagement
 from tusportal.service import BatchService, UploadService
 from tusportal.settings import Settings
 from tusportal.web import errors
 from tusportal.web.api_batches import BatchEndpoints
+from tusportal.web.api_events import EventEndpoints
 from tusportal.web.middleware import MethodOverride, TusResumableHeader
 from tusportal.web.tus import EXPOSED_HEADERS, TusConfig, TusEndpoints, extensions_for
 
@@ -32,6 +34,7 @@ def create_app(
     shutdown: Hook | None = None,
     readiness: Callable[[], Awaitable[dict[str, Any]]] | None = None,
     batches: BatchService | None = None,
+    events: EventManagement | None = None,
 ) -> Starlette:
     base_path = settings.normalized_base_path()
     tus = TusEndpoints(
@@ -91,6 +94,8 @@ def create_app(
     ]
     if batches is not None:
         routes += BatchEndpoints(batches).routes()
+    if events is not None:
+        routes += EventEndpoints(events).routes()
     return Starlette(
         routes=routes,
         middleware=middleware,

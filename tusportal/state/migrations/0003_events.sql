@@ -43,6 +43,7 @@ CREATE TABLE webhook_deliveries (
     subscription_id  text NOT NULL REFERENCES webhook_subscriptions (id) ON DELETE CASCADE,
     state            text NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
     attempts         integer NOT NULL DEFAULT 0,
+    failures         integer NOT NULL DEFAULT 0,            -- failed attempts in this window
     created_at       timestamptz NOT NULL DEFAULT now(),
     window_from      timestamptz NOT NULL DEFAULT now(),  -- retries stop window seconds after this
     lease_until      timestamptz,                          -- an attempt is in flight until then

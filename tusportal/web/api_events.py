@@ -1,0 +1,157 @@
+"""JSON API for webhooks, their deliveries (with replay), and the pull feed of events.
+
+    POST   /api/webhooks                      {url, event_types, description?, enabled?} -> 201 + secret
+    GET    /api/webhooks                      list
+    GET    /api/webhooks/{id}                 one (never the secret)
+    PATCH  /api/webhooks/{id}                 {url?, event_types?, description?, enabled?, rotate_secret?}
+    DELETE /api/webhooks/{id}                 204
+    GET    /api/webhooks/{id}/deliveries      ?state=pending|delivered|dead&limit=
+    POST   /api/webhooks/{id}/replay          every dead delivery of the webhook -> 202
+    GET    /api/deliveries/{id}               one delivery with every attempt
+    POST   /api/deliveries/{id}/replay        deliver again (dead or delivered) -> 202
+    GET    /api/events                        ?after=<cursor>&wait=<s>&type=<t>&batch=<id>&limit=
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tusportal.errors import InvalidRequestBody
+from tusportal.events.management import DeliveryNotFound, EventManagement
+
+
+class NewWebhook(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(min_length=1, max_length=2000)
+    event_types: list[str] = Field(min_length=1, max_length=20)
+    description: str = Field(default="", max_length=500)
+    enabled: bool = True
+
+
+class WebhookChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(default=None, min_length=1, max_length=2000)
+    event_types: list[str] | None = Field(default=None, min_length=1, max_length=20)
+    description: str | None = Field(default=None, max_length=500)
+    enabled: bool | None = None
+    rotate_secret: bool = False
+
+
+async def _body(request: Request, model: type[BaseModel]) -> Any:
+    raw = await request.body()
+    if len(raw) > 64 * 1024:
+        raise InvalidRequestBody("request body larger than 64 KiB")
+    try:
+        doc = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InvalidRequestBody(f"request body is not valid JSON: {exc}") from None
+    try:
+        return model.model_validate(doc)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
+        )
+        raise InvalidRequestBody(problems) from None
+
+
+def _number(request: Request, name: str, default: float, low: float, high: float) -> float:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:
+        raise InvalidRequestBody(f"query parameter {name!r} must be a number in {low:g}..{high:g}")
+    return value
+
+
+def _delivery_id(request: Request) -> int:
+    raw = request.path_params["delivery_id"]
+    if not raw.isdigit():
+        raise DeliveryNotFound()
+    return int(raw)
+
+
+class EventEndpoints:
+    def __init__(self, events: EventManagement):
+        self.events = events
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/api/webhooks", self.webhooks, methods=["GET", "POST"]),
+            Route("/api/webhooks/{webhook_id}", self.webhook, methods=["GET", "PATCH", "DELETE"]),
+            Route("/api/webhooks/{webhook_id}/deliveries", self.webhook_deliveries, methods=["GET"]),
+            Route("/api/webhooks/{webhook_id}/replay", self.replay_webhook, methods=["POST"]),
+            Route("/api/deliveries/{delivery_id}", self.delivery, methods=["GET"]),
+            Route("/api/deliveries/{delivery_id}/replay", self.replay_delivery, methods=["POST"]),
+            Route("/api/events", self.feed, methods=["GET"]),
+        ]
+
+    async def webhooks(self, request: Request) -> Response:
+        if request.method == "POST":
+            spec: NewWebhook = await _body(request, NewWebhook)
+            doc = await self.events.create_webhook(
+                url=spec.url, event_types=spec.event_types, description=spec.description, enabled=spec.enabled
+            )
+            return JSONResponse(doc, status_code=201, headers={"Location": f"/api/webhooks/{doc['id']}"})
+        return JSONResponse({"webhooks": await self.events.list_webhooks()})
+
+    async def webhook(self, request: Request) -> Response:
+        webhook_id = request.path_params["webhook_id"]
+        if request.method == "DELETE":
+            await self.events.delete_webhook(webhook_id)
+            return Response(status_code=204)
+        if request.method == "PATCH":
+            change: WebhookChange = await _body(request, WebhookChange)
+            return JSONResponse(
+                await self.events.update_webhook(
+                    webhook_id,
+                    url=change.url,
+                    event_types=change.event_types,
+                    description=change.description,
+                    enabled=change.enabled,
+                    rotate_secret=change.rotate_secret,
+                )
+            )
+        return JSONResponse(await self.events.get_webhook(webhook_id))
+
+    async def webhook_deliveries(self, request: Request) -> Response:
+        found = await self.events.deliveries(
+            webhook_id=request.path_params["webhook_id"],
+            state=request.query_params.get("state"),
+            limit=int(_number(request, "limit", 100, 1, 1000)),
+        )
+        return JSONResponse({"deliveries": found})
+
+    async def replay_webhook(self, request: Request) -> Response:
+        replayed = await self.events.replay(webhook_id=request.path_params["webhook_id"])
+        return JSONResponse({"replayed": replayed}, status_code=202)
+
+    async def delivery(self, request: Request) -> Response:
+        return JSONResponse(await self.events.delivery(_delivery_id(request)))
+
+    async def replay_delivery(self, request: Request) -> Response:
+        replayed = await self.events.replay(delivery_id=_delivery_id(request))
+        return JSONResponse({"replayed": replayed}, status_code=202)
+
+    async def feed(self, request: Request) -> Response:
+        params = request.query_params
+        types = [t for raw in params.getlist("type") for t in raw.split(",") if t]
+        page = await self.events.feed(
+            after=params.get("after", "0"),
+            wait=_number(request, "wait", 0, 0, 60),
+            limit=int(_number(request, "limit", 100, 1, 1000)),
+            types=types or None,
+            batch_id=params.get("batch") or None,
+        )
+        return JSONResponse(page)
