@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from tusportal import metrics
+from tusportal.errors import TusError
 from tusportal.events import commands as event_commands
 from tusportal.events.management import EventManagement
 from tusportal.events.runtime import EventRuntime, events_source, run_worker
 from tusportal.logging import configure_logging
 from tusportal.service import BatchService, ServiceConfig, UploadService
 from tusportal.settings import Settings
-from tusportal.state import migrations
+from tusportal.state import migrations, monitoring
 from tusportal.state.batches import BatchRepository
 from tusportal.state.db import Database, EmbeddedPostgres
 from tusportal.state.locks import LockManager
@@ -83,9 +85,21 @@ class Components:
         if self.embedded is not None:
             self.embedded.release()
 
+    async def refresh_metrics(self) -> None:
+        try:
+            backlog, oldest = await monitoring.outbox_backlog(self.db)
+        except TusError:
+            return
+        metrics.OUTBOX_BACKLOG.set(backlog)
+        metrics.OUTBOX_OLDEST_SECONDS.set(oldest)
+
     async def readiness(self) -> dict[str, Any]:
         checks: dict[str, Any] = {}
         checks["database"] = "ok" if await self.db.ping() else "unreachable"
+        if checks["database"] == "ok":
+            version = await monitoring.schema_version(self.db)
+            latest = migrations.latest_version()
+            checks["migrations"] = "ok" if version >= latest else f"at {version}, expected {latest}"
         if not isinstance(self.store, LocalStore):
             try:
                 checks["storage"] = "ok" if await self.store.ready() else "bucket missing"
@@ -170,6 +184,7 @@ def create_asgi_app(settings: Settings, components: Components) -> Any:
         startup=components.start,
         shutdown=components.stop,
         readiness=components.readiness,
+        metrics_refresh=components.refresh_metrics,
         batches=components.batches,
         events=components.event_management,
     )

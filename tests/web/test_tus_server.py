@@ -179,3 +179,22 @@ def test_method_override(tus_url: str, method: str) -> None:
         assert after.status_code == 404
     elif method == "PATCH":
         assert after.headers["upload-offset"] == "4"
+
+
+def test_readyz_names_each_check_and_metrics_are_exposed(tus_server) -> None:
+    ready = httpx.get(tus_server.base + "/readyz").json()
+    assert ready["status"] == "ok"
+    assert {"database", "storage", "migrations"} <= set(ready["checks"])
+    loc = create(tus_server.url, 3)
+    assert patch(loc, 0, b"abc").status_code == 204
+    text = httpx.get(tus_server.base + "/metrics").text
+    for name in (
+        "tusportal_http_requests_total",
+        "tusportal_bytes_received_total",
+        'tusportal_uploads_total{event="finished"}',
+        "tusportal_outbox_backlog",
+        "tusportal_active_patches",
+    ):
+        assert name in text, name
+    r = httpx.get(tus_server.base + "/healthz", headers={"X-Request-ID": "req-42"})
+    assert r.headers["x-request-id"] == "req-42"

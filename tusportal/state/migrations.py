@@ -67,9 +67,10 @@ async def apply(conn: psycopg.AsyncConnection) -> list[int]:
 
 
 async def current_version(conn: psycopg.AsyncConnection) -> int:
-    cur = await conn.execute(
-        "SELECT coalesce(max(version), 0) FROM schema_migrations"
-        " WHERE to_regclass('schema_migrations') IS NOT NULL"
-    )
+    cur = await conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    exists = await cur.fetchone()
+    if not exists or not exists[0]:
+        return 0
+    cur = await conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
     row = await cur.fetchone()
     return int(row[0]) if row else 0

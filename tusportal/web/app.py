@@ -21,6 +21,7 @@ from tusportal.web import errors
 from tusportal.web.api_batches import BatchEndpoints
 from tusportal.web.api_events import EventEndpoints
 from tusportal.web.middleware import MethodOverride, TusResumableHeader
+from tusportal.web.observability import RequestContext, metrics_endpoint
 from tusportal.web.tus import EXPOSED_HEADERS, TusConfig, TusEndpoints, extensions_for
 
 Hook = Callable[[], Awaitable[Any]]
@@ -35,6 +36,7 @@ def create_app(
     readiness: Callable[[], Awaitable[dict[str, Any]]] | None = None,
     batches: BatchService | None = None,
     events: EventManagement | None = None,
+    metrics_refresh: Hook | None = None,
 ) -> Starlette:
     base_path = settings.normalized_base_path()
     tus = TusEndpoints(
@@ -76,6 +78,7 @@ def create_app(
 
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     middleware = [
+        Middleware(RequestContext),
         Middleware(
             CORSMiddleware,
             allow_origins=origins,
@@ -90,6 +93,7 @@ def create_app(
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
+        Route("/metrics", metrics_endpoint(metrics_refresh), methods=["GET"]),
         *tus.routes(),
     ]
     if batches is not None:
