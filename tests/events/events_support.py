@@ -62,12 +62,13 @@ class Received:
 
 @dataclass
 class Receiver:
-    """A webhook endpoint that records every request. `status` decides the answer; `hold` makes it
-    wait (a slow receiver); `stop()`/`start()` take it off the network and back on the same port."""
+    """A webhook endpoint that records every request. `status` decides the answer; `stall` makes it
+    hang that long and then drop the request unrecorded (a receiver that never finished);
+    `stop()`/`start()` take it off the network and back on the same port."""
 
     port: int = field(default_factory=free_port)
     status: int = 204
-    hold: float = 0.0
+    stall: float = 0.0
     received: list[Received] = field(default_factory=list)
     arrivals: int = 0  # requests that reached the handler, answered or not
     secret: str | None = None
@@ -90,9 +91,11 @@ class Receiver:
                     receiver.arrivals += 1
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 status = receiver.status
+                if receiver.stall:
+                    time.sleep(receiver.stall)
+                    self.close_connection = True
+                    return
                 if 200 <= status < 300:
-                    if receiver.hold:
-                        time.sleep(receiver.hold)
                     if receiver.secret is not None:
                         verify(receiver.secret, headers, raw)
                     with receiver._lock:

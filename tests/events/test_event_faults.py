@@ -63,12 +63,12 @@ def test_worker_killed_mid_delivery_redelivers(
     server = server_factory({**FAST, **NO_WORKER})
     worker = worker_factory(server)
     subscribe(server, receiver, ["tusportal.file.uploaded"])
-    receiver.hold = 30.0  # the receiver takes the request and keeps it
+    receiver.stall = 20.0  # the receiver takes the request and never answers it
     arrived_before = receiver.arrivals
     upload(server, b"slow")
     wait_until(lambda: receiver.arrivals > arrived_before, 30, "the delivery to start")
     worker.kill()  # mid-delivery: no answer recorded, no acknowledgement
-    receiver.hold = 0.0
+    receiver.stall = 0.0
     worker_factory(server)
     expected = set(feed_ids(server, type="tusportal.file.uploaded"))
     got = receiver.wait_for(1, timeout=60)
