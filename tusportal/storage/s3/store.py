@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from tusportal.errors import StorageUnavailable
 from tusportal.storage.base import Hasher, StoreState
 from tusportal.storage.s3.aio import AsyncS3, joined
 from tusportal.storage.s3.client import RetryPolicy, S3Client, StorageInconsistent, minio_client
@@ -189,7 +190,13 @@ class S3Store:
             datas = await s3.fetch(layout.pending)
             body = await s3.run(joined, datas, [])
             await s3.run(self.client.put_object, layout.object, body, layout.content_type)
-        await self._sweep(key, layout)
+        try:
+            await self._sweep(key, layout)
+        except StorageUnavailable as exc:
+            # the object is complete: leftover pieces must not undo that (a bucket lifecycle rule
+            # on the .pending/ prefix catches them); failing here would leave the service with a
+            # state naming a multipart upload that no longer exists
+            log.warning("s3_sweep_failed", key=key, error=str(exc))
         log.info("s3_completed", key=key, size=size, parts=len(layout.parts))
         return Layout(
             object=layout.object,
