@@ -142,3 +142,21 @@ async def test_concatenate_builds_the_parts_in_order_and_repeats(store: Store) -
     # idempotent: a retry after a crash rebuilds the same object
     await store.concatenate("fin", [("pa", None), ("pb", None), ("pa", None)])
     assert await read_all(store, "fin") == a + b + a
+
+
+async def test_local_writer_kick_writes_buffered_bytes_without_waiting(tmp_path: Path) -> None:
+    import asyncio
+
+    store = LocalStore(tmp_path / "k", batch_bytes=1 << 20)
+    writer = store.writer("k", 0)
+    await writer.write(b"x" * 1000)
+    assert writer.written == 0  # buffered, not yet written
+    writer.kick()
+    for _ in range(100):
+        if writer.written:
+            break
+        await asyncio.sleep(0.01)
+    assert writer.written == 1000 and (tmp_path / "k" / "k").read_bytes() == b"x" * 1000
+    await writer.write(b"y" * 10)
+    assert await writer.flush() == 1010
+    await writer.close()

@@ -158,3 +158,19 @@ def test_sigterm_saves_in_flight_patch(server_factory) -> None:
     server.start()
     assert offset_of(loc) == 2 << 20
     finish_and_verify(loc, data)
+
+
+def test_stalled_patch_commits_progress_with_the_heartbeat(server_factory) -> None:
+    """A client that sends part of a body and stalls: the heartbeat commits what reached storage,
+    so even a SIGKILL of the server afterwards loses none of it."""
+    server = server_factory({"TUSPORTAL_LOCK_LEASE_SECONDS": "1.5"})
+    data = os.urandom(4 << 20)
+    loc = create(server.url, len(data))
+    sock = open_patch(loc, 0, len(data))
+    sock.sendall(data[: 1 << 20])
+    time.sleep(2.0)  # a few heartbeats, no more bytes
+    server.kill()
+    sock.close()
+    server.start()
+    assert offset_of(loc) == 1 << 20
+    finish_and_verify(loc, data)

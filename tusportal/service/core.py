@@ -155,6 +155,9 @@ class UploadService:
             try:
                 stream = await self._pump(body, writer, self._limit(length, 0), None, None)
                 written = await writer.flush()
+                finishing = length is not None and written == length and not stream.overflow
+                if written and self.config.fsync_every_patch and not finishing:
+                    await writer.flush(fsync=True)
             finally:
                 await writer.close()
             state = writer.state
@@ -167,8 +170,12 @@ class UploadService:
         elif length == 0:
             state = await self.store.create(key)
         finished = kind != "final" and length is not None and written == length
-        if finished or (written and self.config.fsync_every_patch):
-            state = await self.store.make_durable(key, state) or state
+        if finished:
+            try:
+                state = await self.store.make_durable(key, state) or state
+            except TusError:
+                await self._discard(key, state)
+                raise
         draft = Upload(
             id=upload_id,
             state="finished" if finished else "active",
@@ -351,7 +358,9 @@ class UploadService:
             saved = True
             events = []
             if complete and upload.concat_kind != "partial":
-                done = dataclasses.replace(upload, offset=new_offset, length=length, state="finished")
+                done = dataclasses.replace(
+                    upload, offset=new_offset, length=length, state="finished", storage_state=state
+                )
                 digest = running.hexdigest() if running is not None else await self.sha256_of(done)
                 events.append(self._file_uploaded(done, digest))
             result = await self._release(
@@ -512,9 +521,23 @@ class UploadService:
         stream = _Stream()
         step = self.config.checkpoint_bytes
         next_checkpoint = step
+
+        async def heartbeat_checkpoint() -> None:
+            kick = getattr(writer, "kick", None)
+            if kick is not None:
+                kick()  # buffered bytes of a stalled client go to storage, for the next beat
+            if lease is not None and checkpoint_from is not None and writer.written:
+                await self.uploads.checkpoint(
+                    lease[0],
+                    lease[1],
+                    checkpoint_from + writer.written,
+                    self.config.expiration_seconds,
+                    writer.state,
+                )
+
         with anyio.CancelScope() as scope:
             hold = (
-                self.locks.hold(lease[0], lease[1], scope.cancel)
+                self.locks.hold(lease[0], lease[1], scope.cancel, heartbeat_checkpoint)
                 if lease is not None
                 else contextlib.nullcontext()
             )

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +63,7 @@ class LockManager:
         self._listen_conn: psycopg.AsyncConnection[Any] | None = None
         self._listening = asyncio.Event()
         self._leases: dict[str, Lease] = {}
+        self._checkpoints: dict[str, Callable[[], Awaitable[None]]] = {}
         # stop writing this long before the lease could lapse in PostgreSQL
         self._margin = min(1.0, lease_seconds / 3)
 
@@ -90,16 +91,27 @@ class LockManager:
     # --- holding -----------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def hold(self, upload_id: str, token: str, interrupt: Callable[[], None]) -> Iterator[Lease]:
-        """Register a holder; the yielded Lease says until when this process may still write."""
+    def hold(
+        self,
+        upload_id: str,
+        token: str,
+        interrupt: Callable[[], None],
+        checkpoint: Callable[[], Awaitable[None]] | None = None,
+    ) -> Iterator[Lease]:
+        """Register a holder; the yielded Lease says until when this process may still write.
+        `checkpoint`, when given, runs with every heartbeat: a PATCH whose client stalls still
+        commits what already reached storage."""
         lease = Lease(asyncio.get_running_loop().time() + self.lease_seconds - self._margin)
         self._held[token] = (upload_id, interrupt)
         self._leases[token] = lease
+        if checkpoint is not None:
+            self._checkpoints[token] = checkpoint
         try:
             yield lease
         finally:
             self._held.pop(token, None)
             self._leases.pop(token, None)
+            self._checkpoints.pop(token, None)
 
     @property
     def held_count(self) -> int:
@@ -215,3 +227,11 @@ class LockManager:
                         lease.valid_until = started + self.lease_seconds - self._margin
             except DatabaseUnavailable:
                 log.warning("lock_heartbeat_failed", held=len(tokens))
+                continue
+            for token in tokens:
+                checkpoint = self._checkpoints.get(token)
+                if checkpoint is not None:
+                    try:
+                        await checkpoint()
+                    except DatabaseUnavailable:
+                        log.warning("heartbeat_checkpoint_failed")

@@ -174,13 +174,15 @@ class UploadRepository:
         expires_in: float,
         storage_state: dict[str, Any] | None = None,
     ) -> bool:
-        """Commit progress of a long PATCH while keeping the lease."""
+        """Commit progress of a long PATCH while keeping the lease. Only ever moves the offset
+        forward, so checkpoints taken concurrently (by the body loop and the heartbeat) cannot
+        step it back."""
         count = await self.db.execute(
             "UPDATE uploads SET upload_offset = %s, updated_at = now(),"
             " expires_at = now() + make_interval(secs => %s),"
             " storage_state = coalesce(%s::jsonb, storage_state)"
-            " WHERE id = %s AND lock_token = %s AND state = 'active'",
-            (offset, expires_in, _json(storage_state), upload_id, token),
+            " WHERE id = %s AND lock_token = %s AND state = 'active' AND upload_offset < %s",
+            (offset, expires_in, _json(storage_state), upload_id, token, offset),
         )
         return count == 1
 

@@ -115,24 +115,42 @@ class LocalWriter:
 
     async def _wait_pending(self) -> None:
         # shielded: a cancelled caller (a lock release request) must not lose track of a write
-        # that the thread is still doing; the next flush waits for it again
+        # that the thread is still doing; the next flush waits for it again. The count of written
+        # bytes is advanced by the future's callback, so it is current even while nobody awaits.
         if self._pending is not None:
             try:
-                written = await asyncio.shield(self._pending)
+                await asyncio.shield(self._pending)
             except OSError as exc:
                 self._pending = None
                 raise _translate(exc) from exc
             self._pending = None
-            self._done += written
 
-    async def _submit(self) -> None:
-        await self._wait_pending()
+    def _on_written(self, future: asyncio.Future[int]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self._done += future.result()
+
+    def _start_write(self) -> None:
         bufs, size = self._buf, self._buffered
         self._buf, self._buffered = [], 0
         fd = self._open()
         loop = asyncio.get_running_loop()
-        self._pending = loop.run_in_executor(self._executor, _pwrite_all, fd, bufs, self._next, self._hashers)
+        future = loop.run_in_executor(self._executor, _pwrite_all, fd, bufs, self._next, self._hashers)
+        future.add_done_callback(self._on_written)
+        self._pending = future
         self._next += size
+
+    async def _submit(self) -> None:
+        await self._wait_pending()
+        self._start_write()
+
+    def kick(self) -> None:
+        """Start writing what is buffered, without waiting: a stalled client's bytes reach the disk
+        (and the next checkpoint) instead of sitting in memory. Does nothing while a write runs."""
+        if self._buffered and (self._pending is None or self._pending.done()):
+            if self._pending is not None and self._pending.exception() is not None:
+                return  # the body loop raises it
+            self._pending = None
+            self._start_write()
 
     async def flush(self, *, fsync: bool = False) -> int:
         if self._buffered:
@@ -165,7 +183,7 @@ class LocalWriter:
                 # an earlier error left a write in flight: let it finish before closing the fd
                 pending, self._pending = self._pending, None
                 with contextlib.suppress(OSError):
-                    self._done += await pending
+                    await pending
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None
