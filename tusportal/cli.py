@@ -170,8 +170,10 @@ def build(settings: Settings) -> Components:
             + settings.normalized_base_path(),
         ),
     )
-    events = EventRuntime(settings, url)
-    management = EventManagement(db, events.broker, source=events_source(settings))
+    events = EventRuntime(settings, url, worker_threads=settings.events_worker_threads)
+    management = EventManagement(
+        db, events.broker, source=events_source(settings), on_change=events.subscriptions_changed
+    )
     return Components(settings, db, uploads, locks, store, service, batches, events, management, embedded)
 
 

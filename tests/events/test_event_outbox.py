@@ -75,6 +75,9 @@ async def test_without_a_transactional_broker_rows_wait_unpublished(db: Database
     class Recorder:
         transactional = False
 
+        def wants(self, types: Any) -> bool:
+            return True
+
         async def in_transaction(self, conn: Any, ids: list[str]) -> None:
             raise AssertionError("not transactional")
 
@@ -143,3 +146,42 @@ async def test_add_events_is_cheap(db: Database, pg_broker: EventBroker) -> None
         results[label] = (time.perf_counter() - started) / n * 1e6
     print("\nper transaction (us):", {k: round(v) for k, v in results.items()})
     assert results["outbox+pg broker"] - results["state only"] < 5000
+
+
+async def test_events_nobody_wants_skip_the_broker_and_are_swept_in_bulk(
+    db: Database, pg_broker: EventBroker
+) -> None:
+    """No subscription: no dispatch message per transaction. The sweeper marks such events
+    dispatched in one statement, and dispatches those that a subscription created meanwhile wants."""
+    from tusportal.events.dispatch import DeliveryPolicy, Dispatcher
+    from tusportal.events.interest import Interest, InterestedPublisher
+    from tusportal.state.webhooks import WebhookRepository
+
+    hooks = WebhookRepository(db)
+    interest = Interest(hooks.subscribed_types)
+    await interest.refresh()
+    assert interest.known == frozenset()
+    outbox.use_publisher(InterestedPublisher(pg_broker, interest))
+    early, raced = event(1), NewEvent(type="tusportal.file.uploaded", subject="u2", data={})
+    for e in (early, raced):
+        async with db.transaction() as conn:
+            await outbox.add_events(conn, [e])
+    assert await messages(db) == 0
+    # a subscription appears (created by another instance: this one has not reloaded yet)
+    await hooks.create(
+        "wh_1", url="http://127.0.0.1:9/x", event_types=["tusportal.file.uploaded"], secret="whsec_AA=="
+    )
+    dispatcher = Dispatcher(
+        database_url=db.url, broker=pg_broker, policy=DeliveryPolicy(sweep_grace_seconds=0.001)
+    )
+    try:
+        events, _ = await dispatcher.sweep()
+        assert events == 1  # the raced event goes out again; the early one is just marked dispatched
+        assert await count(db, "SELECT count(*) FROM events WHERE dispatched_at IS NULL") == 1
+        assert await messages(db) == 1
+        await interest.refresh()
+        assert interest.wants(["tusportal.file.uploaded"]) and not interest.wants(
+            ["tusportal.upload.created"]
+        )
+    finally:
+        await dispatcher.close()

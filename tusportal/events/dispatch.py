@@ -4,10 +4,12 @@ Runs on the worker's event loop (Dramatiq's AsyncIO middleware thread); its data
 client are opened there on first use and closed by `close()` when the worker shuts down.
 
 - `dispatch(event_ids)`: one transaction marks the events dispatched and creates one delivery per
-  matching subscription; the deliver messages go in that same transaction (PostgreSQL broker) or
-  right after it (others; the dispatch message is acknowledged only after, so a crash re-runs it).
-- `deliver(delivery_id)`: claim, POST once, record; returns the delay before the next attempt, or
-  None when the delivery is finished (delivered, refused for good, dead, or not ours to try).
+  matching subscription, claimed; the first attempts run right away, concurrently, and are recorded
+  in one statement. A failed attempt becomes a delayed deliver message, enqueued in the transaction
+  that records it (PostgreSQL broker) or right after (others). The dispatch message is acknowledged
+  only after all that, so a crash re-runs it; the deliveries it already made go to the deliver actor.
+- `deliver(delivery_id)`: claim, POST once, record; the actor turns the returned delay into a
+  `Retry`, so the Retries middleware schedules the next attempt.
 - `sweep()`: events nobody dispatched and pending deliveries whose message was lost (a Redis
   restart, a crash between commit and send) are sent again after a grace period.
 """
@@ -28,7 +30,7 @@ from tusportal.events.broker import EventBroker
 from tusportal.events.schema import envelope
 from tusportal.state.db import Database
 from tusportal.state.events import EventRepository
-from tusportal.state.webhooks import Claim, NotClaimed, WebhookRepository
+from tusportal.state.webhooks import Claim, NotClaimed, Outcome, WebhookRepository
 
 log = structlog.get_logger(__name__)
 
@@ -102,38 +104,62 @@ class Dispatcher:
         assert self._db is not None
         return self._db
 
-    # --- fan-out ---------------------------------------------------------------------------
+    # --- fan-out, with each delivery's first attempt ------------------------------------------
 
-    async def dispatch(self, event_ids: list[str]) -> list[int]:
+    async def dispatch(self, event_ids: list[str]) -> list[Outcome]:
+        """Create the deliveries of these events and make their first attempts right here (one
+        message instead of one per delivery); what fails is handed to the deliver actor with a
+        delay, in the transaction that records the failure (PostgreSQL broker) or right after."""
         await self._open()
-        async with self.db.transaction() as conn:
-            deliveries = await self.webhooks.fan_out(conn, event_ids)
-            if self.broker.transactional:
-                await self.broker.publish_deliveries(deliveries, conn)
-        if not self.broker.transactional:
-            await self.broker.publish_deliveries(deliveries)
-        log.debug("events_dispatched", events=len(event_ids), deliveries=len(deliveries))
-        return deliveries
+        fresh, existing = await self.webhooks.fan_out(event_ids, lease=self.lease)
+        outcomes = list(await asyncio.gather(*(self._attempt(claim) for claim in fresh)))
+        await self._record(outcomes)
+        # deliveries made by an earlier run of this dispatch (it crashed): the deliver actor decides
+        await self.broker.publish_deliveries(existing)
+        log.debug("events_dispatched", events=len(event_ids), deliveries=len(fresh), earlier=len(existing))
+        return outcomes
 
-    # --- one attempt -----------------------------------------------------------------------
+    # --- one attempt (a retry, or a replay) ------------------------------------------------
 
     async def deliver(self, delivery_id: int) -> float | None:
+        """Returns the delay before the next attempt, or None when the delivery is finished
+        (delivered, refused for good, dead, or not ours to try)."""
         await self._open()
-        policy = self.policy
-        claim = await self.webhooks.claim(delivery_id, lease=policy.timeout_seconds + 5.0)
+        claim = await self.webhooks.claim(delivery_id, lease=self.lease)
         if isinstance(claim, NotClaimed):
             if claim.state == "leased":
                 # someone is attempting it (or died attempting it): look again when the lease ends
                 return claim.wait + 0.5
             log.debug("delivery_skipped", delivery_id=delivery_id, state=claim.state)
             return None
+        outcome = await self._attempt(claim)
+        await self.webhooks.record([outcome])
+        return outcome.retry_in
+
+    @property
+    def lease(self) -> float:
+        return self.policy.timeout_seconds + 5.0
+
+    async def _attempt(self, claim: Claim) -> Outcome:
+        policy = self.policy
         if not claim.enabled:
-            await self._finish(claim, "dead", error="subscription disabled")
-            return None
-        body = self.body(claim)
+            return Outcome(
+                claim.delivery_id,
+                claim.attempt,
+                datetime.now(UTC),
+                0.0,
+                None,
+                "subscription disabled",
+                "dead",
+            )
         assert self._client is not None
         result = await webhooks.attempt(
-            self._client, claim.url, claim.secret, claim.event_id, body, seconds=policy.timeout_seconds
+            self._client,
+            claim.url,
+            claim.secret,
+            claim.event_id,
+            self.body(claim),
+            seconds=policy.timeout_seconds,
         )
         outcome, retry_in = result.outcome, None
         if outcome == "retry":
@@ -143,18 +169,9 @@ class Dispatcher:
             else:
                 wait = backoff(claim.failures, low=policy.retry_min_seconds, high=policy.retry_max_seconds)
                 retry_in = min(max(wait, result.retry_after or 0.0), left)
-        await self.webhooks.record(
-            claim,
-            started_at=result.started_at,
-            latency_ms=result.latency_ms,
-            status=result.status,
-            error=result.error,
-            outcome=outcome,
-            retry_in=retry_in,
-        )
         log.info(
             "webhook_attempt",
-            delivery_id=delivery_id,
+            delivery_id=claim.delivery_id,
             event_id=claim.event_id,
             attempt=claim.attempt,
             outcome=outcome,
@@ -163,7 +180,21 @@ class Dispatcher:
             error=result.error,
             retry_in=retry_in,
         )
-        return retry_in
+        return Outcome(
+            claim.delivery_id, claim.attempt, result.started_at, result.latency_ms, result.status,
+            result.error, outcome, retry_in,
+        )  # fmt: skip
+
+    async def _record(self, outcomes: list[Outcome]) -> None:
+        """Record first attempts; their retries become delayed deliver messages."""
+        retries = [(o.delivery_id, o.retry_in) for o in outcomes if o.retry_in is not None]
+        if retries and self.broker.transactional:
+            async with self.db.transaction() as conn:
+                await self.webhooks.record(outcomes, conn)
+                await self.broker.publish_retries(retries, conn)
+            return
+        await self.webhooks.record(outcomes)
+        await self.broker.publish_retries(retries)
 
     def body(self, claim: Claim) -> bytes:
         doc = envelope(
@@ -176,29 +207,31 @@ class Dispatcher:
         )
         return json.dumps(doc, separators=(",", ":")).encode()
 
-    async def _finish(self, claim: Claim, outcome: str, *, error: str) -> None:
-        await self.webhooks.record(
-            claim, started_at=datetime.now(UTC), latency_ms=0.0, status=None, error=error, outcome=outcome
-        )
-
     # --- sweeping --------------------------------------------------------------------------
 
-    async def sweep(self) -> tuple[int, int]:
-        """Send again what stayed undispatched or undelivered past the grace period."""
+    async def sweep(self, *, batch: int = 500, rounds: int = 40) -> tuple[int, int]:
+        """Send again what stayed undispatched or undelivered past the grace period. Events that
+        no subscription wants (recorded without a message) are marked dispatched in bulk here."""
         await self._open()
         grace = self.policy.sweep_grace_seconds
-        async with self.db.transaction() as conn:
-            events = await self.events.take_undispatched(conn, grace)
-            deliveries = await self.webhooks.take_stuck(conn, grace)
-            if self.broker.transactional:
-                await self.broker.publish_dispatch(events, conn)
-                await self.broker.publish_deliveries(deliveries, conn)
-        if not self.broker.transactional:
-            await self.broker.publish_dispatch(events)
-            await self.broker.publish_deliveries(deliveries)
+        events = deliveries = 0
+        for _ in range(rounds):
+            async with self.db.transaction() as conn:
+                resend, seen = await self.events.take_undispatched(conn, grace, batch)
+                stuck = await self.webhooks.take_stuck(conn, grace, batch)
+                if self.broker.transactional:
+                    await self.broker.publish_dispatch(resend, conn)
+                    await self.broker.publish_deliveries(stuck, conn)
+            if not self.broker.transactional:
+                await self.broker.publish_dispatch(resend)
+                await self.broker.publish_deliveries(stuck)
+            events += len(resend)
+            deliveries += len(stuck)
+            if seen < batch and len(stuck) < batch:
+                break
         if events or deliveries:
-            log.info("events_swept", events=len(events), deliveries=len(deliveries))
-        return len(events), len(deliveries)
+            log.info("events_swept", events=events, deliveries=deliveries)
+        return events, deliveries
 
     async def sweep_forever(self) -> None:
         while True:

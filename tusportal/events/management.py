@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -107,7 +108,17 @@ def delivery_doc(d: Delivery, attempts: list[Attempt] | None = None) -> dict[str
 
 
 class EventManagement:
-    def __init__(self, db: Database, broker: EventBroker, *, source: str, feed_poll_seconds: float = 0.1):
+    def __init__(
+        self,
+        db: Database,
+        broker: EventBroker,
+        *,
+        source: str,
+        feed_poll_seconds: float = 0.1,
+        on_change: Callable[[], Awaitable[None]] | None = None,
+    ):
+        """`on_change` runs after a subscription is created, changed or deleted."""
+        self.on_change = on_change
         self.db = db
         self.broker = broker
         self.source = source
@@ -129,7 +140,12 @@ class EventManagement:
             description=description,
             enabled=enabled,
         )
+        await self._changed()
         return subscription_doc(sub, secret)
+
+    async def _changed(self) -> None:
+        if self.on_change is not None:
+            await self.on_change()
 
     async def list_webhooks(self) -> list[dict[str, Any]]:
         return [subscription_doc(s) for s in await self.webhooks.list_all()]
@@ -161,11 +177,13 @@ class EventManagement:
         )
         if sub is None:
             raise WebhookNotFound()
+        await self._changed()
         return subscription_doc(sub, secret)
 
     async def delete_webhook(self, webhook_id: str) -> None:
         if not await self.webhooks.delete(webhook_id):
             raise WebhookNotFound()
+        await self._changed()
 
     # --- deliveries -----------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Iterable
 
 import structlog
 
@@ -42,6 +43,9 @@ class Relay:
 
     async def in_transaction(self, conn: object, event_ids: list[str]) -> None:
         raise RuntimeError("the relay publishes after commit")
+
+    def wants(self, types: Iterable[str]) -> bool:
+        return True
 
     def after_commit(self, event_ids: list[str]) -> None:
         now = time.monotonic()

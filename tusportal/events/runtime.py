@@ -20,11 +20,13 @@ from dramatiq.middleware import Middleware
 
 from tusportal.events.broker import BrokerConfig, EventBroker
 from tusportal.events.dispatch import DeliveryPolicy, Dispatcher
+from tusportal.events.interest import Interest, InterestedPublisher
 from tusportal.events.relay import Relay
 from tusportal.settings import Settings
 from tusportal.state import outbox
 from tusportal.state.db import Database
 from tusportal.state.events import EventRepository
+from tusportal.state.webhooks import WebhookRepository
 
 log = structlog.get_logger(__name__)
 
@@ -52,9 +54,11 @@ class _WorkerLifecycle(Middleware):
             thread.run_coroutine(self.runtime.dispatcher.close())
 
 
-def broker_config(settings: Settings, database_url: str) -> BrokerConfig:
+def broker_config(settings: Settings, database_url: str, worker_threads: int = 0) -> BrokerConfig:
     kind = settings.events_broker
     return BrokerConfig(
+        # two consumers hold two connections each; every worker thread may be acknowledging
+        pool_size=4 + max(worker_threads, 2),
         kind=kind,
         url=database_url if kind == "postgres" else (settings.events_broker_url or ""),
         retry_min_seconds=settings.webhook_retry_min_seconds,
@@ -86,33 +90,51 @@ def events_source(settings: Settings) -> str:
 
 
 class EventRuntime:
-    def __init__(self, settings: Settings, database_url: str):
+    """`worker_threads`: how many threads `start_worker` will run (sizes the connection pools)."""
+
+    def __init__(self, settings: Settings, database_url: str, *, worker_threads: int = 0):
         self.settings = settings
         self.broker = EventBroker(
-            broker_config(settings, database_url),
+            broker_config(settings, database_url, worker_threads),
             dispatcher=lambda: self.dispatcher,
             middleware=[_WorkerLifecycle(self)],
         )
         self.dispatcher = Dispatcher(
-            database_url=database_url, broker=self.broker, policy=delivery_policy(settings)
+            database_url=database_url,
+            broker=self.broker,
+            policy=delivery_policy(settings),
+            pool_size=max(worker_threads, 2),
         )
         self.relay: Relay | None = None
+        self.interest: Interest | None = None
+        self.publisher: InterestedPublisher | None = None
         self.worker: dramatiq.Worker | None = None
 
     # --- publishing (the server side) -------------------------------------------------------
 
     def start_publishing(self, db: Database) -> None:
-        """Make `add_events` hand events to this broker (through the relay when not transactional)."""
-        if self.broker.transactional:
-            outbox.use_publisher(self.broker)
-            return
-        self.relay = Relay(EventRepository(db), self.broker)
-        self.relay.start()
-        outbox.use_publisher(self.relay)
+        """Make `add_events` hand events that some subscription wants to this broker (through the
+        relay when not transactional)."""
+        self.interest = Interest(WebhookRepository(db).subscribed_types)
+        self.interest.start()
+        inner: outbox.Publisher = self.broker
+        if not self.broker.transactional:
+            self.relay = Relay(EventRepository(db), self.broker)
+            self.relay.start()
+            inner = self.relay
+        self.publisher = InterestedPublisher(inner, self.interest)
+        outbox.use_publisher(self.publisher)
+
+    async def subscriptions_changed(self) -> None:
+        if self.interest is not None:
+            await self.interest.refresh()
 
     async def stop_publishing(self) -> None:
-        if outbox.current_publisher() in (self.broker, self.relay):
+        if self.publisher is not None and outbox.current_publisher() is self.publisher:
             outbox.use_publisher(None)
+        self.publisher = None
+        if self.interest is not None:
+            await self.interest.stop()
         if self.relay is not None:
             await self.relay.stop()
             self.relay = None
@@ -141,7 +163,7 @@ def run_worker(settings: Settings, database_url: str, threads: int) -> None:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    runtime = EventRuntime(settings, database_url)
+    runtime = EventRuntime(settings, database_url, worker_threads=threads)
     try:
         runtime.start_worker(threads)
         stop.wait()

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import psycopg
+
 from tusportal.state.db import Database
 
 START = "0"
@@ -95,23 +97,31 @@ class EventRepository:
         rows = await self.db.fetchall("SELECT id::text FROM events WHERE id = ANY(%s::uuid[])", (ids,))
         return [r[0] for r in rows]
 
-    async def take_undispatched(self, conn: Any, older_than: float, limit: int = 500) -> list[str]:
-        """In the caller's transaction: events that nobody dispatched `older_than` seconds after
-        they were recorded (or last re-sent). Marks them re-sent now, so the next sweep waits again."""
+    async def take_undispatched(
+        self, conn: psycopg.AsyncConnection[Any], older_than: float, limit: int = 500
+    ) -> tuple[list[str], int]:
+        """In the caller's transaction: events nobody dispatched `older_than` seconds after they
+        were recorded (or last re-sent). Those no enabled subscription wants are marked dispatched
+        here and now; the others are marked re-sent and returned, to be dispatched again. Also
+        returns how many rows were looked at (`limit` means: there may be more)."""
         cur = await conn.execute(
-            "UPDATE events SET published_at = now() WHERE id IN ("
-            " SELECT id FROM events WHERE dispatched_at IS NULL"
-            " AND coalesce(published_at, time) < now() - make_interval(secs => %s)"
-            " ORDER BY time LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING id::text",
+            "WITH due AS ("
+            "  SELECT id, type FROM events WHERE dispatched_at IS NULL"
+            "  AND coalesce(published_at, time) < now() - make_interval(secs => %s)"
+            "  ORDER BY time LIMIT %s FOR UPDATE SKIP LOCKED"
+            "), wanted AS ("
+            "  SELECT due.id, EXISTS (SELECT 1 FROM webhook_subscriptions s WHERE s.enabled"
+            "    AND (due.type = ANY(s.event_types) OR '*' = ANY(s.event_types))) AS wanted FROM due"
+            "), marked AS ("
+            "  UPDATE events e SET"
+            "  dispatched_at = CASE WHEN w.wanted THEN NULL ELSE now() END,"
+            "  published_at = CASE WHEN w.wanted THEN now() ELSE e.published_at END"
+            "  FROM wanted w WHERE e.id = w.id RETURNING e.id, w.wanted"
+            ") SELECT id::text, wanted FROM marked",
             (older_than, limit),
         )
-        return [r[0] for r in await cur.fetchall()]
-
-    async def mark_published(self, ids: list[str]) -> None:
-        await self.db.execute(
-            "UPDATE events SET published_at = now() WHERE id = ANY(%s::uuid[]) AND published_at IS NULL",
-            (ids,),
-        )
+        rows = await cur.fetchall()
+        return [r[0] for r in rows if r[1]], len(rows)
 
     async def stats(self) -> dict[str, int]:
         row = await self.db.fetchone(

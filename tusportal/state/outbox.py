@@ -10,7 +10,8 @@ happens next:
   state change, its events and the message commit or roll back together;
 - any other publisher is told the ids (`after_commit`) and sends the message once the rows are
   committed; the sweeper re-sends whatever stays undispatched.
-Without a publisher (a tool that only records), the rows wait for a sweeper.
+Without a publisher (a tool that only records), or when the publisher wants none of the events (no
+webhook subscription names their types), the rows wait for the sweeper, which dispatches in bulk.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -53,6 +54,8 @@ class Publisher(Protocol):
 
     @property
     def transactional(self) -> bool: ...
+
+    def wants(self, types: Iterable[str]) -> bool: ...
 
     async def in_transaction(self, conn: psycopg.AsyncConnection[Any], event_ids: list[str]) -> None: ...
 
@@ -103,6 +106,8 @@ async def add_events(conn: psycopg.AsyncConnection[Any], events: Sequence[NewEve
     if not events:
         return
     publisher = _publisher
+    if publisher is not None and not publisher.wants(e.type for e in events):
+        publisher = None  # nobody subscribes to these: the sweeper marks them dispatched in bulk
     transactional = publisher is not None and publisher.transactional
     ids = [e.id for e in events]
     await conn.execute(_INSERT, (transactional, _rows(events)))

@@ -4,7 +4,8 @@ A delivery is one event for one subscription. Who may attempt it:
 - `claim` takes a lease (no two attempts of one delivery run at once) and only when the delivery is
   due (`next_attempt_at`): a message that arrives early, or a duplicate of a retry chain that is
   already scheduled, is told so and dropped by the caller;
-- `record` ends the attempt: it writes the attempt row and the delivery's new state in one
+- `fan_out` creates the deliveries of new events already claimed for their first attempt;
+- `record` ends attempts: it writes the attempt rows and the deliveries' new states in one
   statement, with the time the next attempt is due;
 - `take_stuck` finds pending deliveries whose due time passed long ago with no attempt (their
   message was lost with a broker) for the sweeper to send again.
@@ -12,6 +13,7 @@ A delivery is one event for one subscription. Who may attempt it:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -51,6 +53,33 @@ class Claim:
     subject: str
     time: datetime
     data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an attempt ended. outcome: 'delivered', 'retry' (due again in `retry_in` seconds),
+    'final' (the receiver refused for good) or 'dead' (the retry window is over)."""
+
+    delivery_id: int
+    attempt: int
+    started_at: datetime
+    latency_ms: float
+    status: int | None
+    error: str | None
+    outcome: str
+    retry_in: float | None = None
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "id": self.delivery_id,
+            "attempt": self.attempt,
+            "started_at": self.started_at.isoformat(),
+            "latency_ms": self.latency_ms,
+            "status": self.status,
+            "error": self.error,
+            "outcome": self.outcome,
+            "retry": self.retry_in,
+        }
 
 
 @dataclass(frozen=True)
@@ -156,29 +185,50 @@ class WebhookRepository:
         )
         return Subscription(*row) if row else None
 
+    async def subscribed_types(self) -> set[str]:
+        """Every event type (or '*') that an enabled subscription names."""
+        rows = await self.db.fetchall(
+            "SELECT DISTINCT t FROM webhook_subscriptions, unnest(event_types) AS t WHERE enabled"
+        )
+        return {str(r[0]) for r in rows}
+
     async def delete(self, subscription_id: str) -> bool:
         count = await self.db.execute("DELETE FROM webhook_subscriptions WHERE id = %s", (subscription_id,))
         return count == 1
 
     # --- fan-out ------------------------------------------------------------------------
 
-    async def fan_out(self, conn: psycopg.AsyncConnection[Any], event_ids: list[str]) -> list[int]:
-        """In the caller's transaction: mark the events dispatched, create a delivery per matching
-        enabled subscription, and return every pending delivery of these events (new or not)."""
-        cur = await conn.execute(
+    async def fan_out(self, event_ids: list[str], *, lease: float) -> tuple[list[Claim], list[int]]:
+        """One statement: mark the events dispatched and create one delivery per matching enabled
+        subscription, already claimed for its first attempt. Returns those claims, and the ids of
+        pending deliveries of these events that existed before (a dispatch that runs again after a
+        crash), for the deliver actor."""
+        rows = await self.db.fetchall(
             "WITH ev AS ("
-            "  UPDATE events SET dispatched_at = now() WHERE id = ANY(%(ids)s::uuid[]) RETURNING id, type"
+            "  UPDATE events SET dispatched_at = now() WHERE id = ANY(%(ids)s::uuid[])"
+            "  RETURNING id, type, subject, time, data"
             "), created AS ("
-            "  INSERT INTO webhook_deliveries (event_id, subscription_id)"
-            "  SELECT ev.id, s.id FROM ev JOIN webhook_subscriptions s"
+            "  INSERT INTO webhook_deliveries"
+            "  (event_id, subscription_id, attempts, last_attempt_at, lease_until)"
+            "  SELECT ev.id, s.id, 1, now(), now() + make_interval(secs => %(lease)s)"
+            "  FROM ev JOIN webhook_subscriptions s"
             "    ON s.enabled AND (ev.type = ANY(s.event_types) OR '*' = ANY(s.event_types))"
             "  ORDER BY ev.id, s.id"
-            "  ON CONFLICT (event_id, subscription_id) DO NOTHING RETURNING id"
-            ") SELECT id FROM created UNION"
-            " SELECT id FROM webhook_deliveries WHERE event_id = ANY(%(ids)s::uuid[]) AND state = 'pending'",
-            {"ids": event_ids},
+            "  ON CONFLICT (event_id, subscription_id) DO NOTHING RETURNING id, event_id, subscription_id"
+            ") SELECT c.id, s.url, s.secret, ev.id::text, ev.type, ev.subject, ev.time, ev.data"
+            " FROM created c JOIN ev ON ev.id = c.event_id"
+            " JOIN webhook_subscriptions s ON s.id = c.subscription_id"
+            " UNION ALL SELECT d.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL FROM webhook_deliveries d"
+            " WHERE d.event_id = ANY(%(ids)s::uuid[]) AND d.state = 'pending'",
+            {"ids": event_ids, "lease": lease},
         )
-        return sorted(r[0] for r in await cur.fetchall())
+        fresh, existing = [], []
+        for row in rows:
+            if row[1] is None:
+                existing.append(row[0])
+            else:
+                fresh.append(Claim(row[0], 1, 0, 0.0, row[1], row[2], True, *row[3:]))
+        return sorted(fresh, key=lambda c: c.delivery_id), sorted(existing)
 
     # --- attempts -----------------------------------------------------------------------
 
@@ -212,44 +262,33 @@ class WebhookRepository:
             return NotClaimed("leased", wait=float(lease_left))
         return NotClaimed("not_due", wait=max(0.0, float(due_in)))
 
-    async def record(
-        self,
-        claim: Claim,
-        *,
-        started_at: datetime,
-        latency_ms: float,
-        status: int | None,
-        error: str | None,
-        outcome: str,
-        retry_in: float | None = None,
-    ) -> None:
-        """End an attempt. outcome: 'delivered', 'retry' (due again in `retry_in` seconds),
-        'final' (the receiver refused for good) or 'dead' (the retry window is over)."""
-        state = {"delivered": "delivered", "retry": "pending"}.get(outcome, "dead")
-        await self.db.execute(
-            "WITH attempt AS ("
+    async def record(self, outcomes: list[Outcome], conn: psycopg.AsyncConnection[Any] | None = None) -> None:
+        """End attempts: one attempt row each and the deliveries' new states, in one statement
+        (in the caller's transaction with `conn`)."""
+        if not outcomes:
+            return
+        sql = (
+            "WITH r AS (SELECT * FROM jsonb_to_recordset(%s::jsonb) AS r(id bigint, attempt int,"
+            "  started_at timestamptz, latency_ms float8, status int, error text, outcome text, retry float8)"
+            "), attempt AS ("
             "  INSERT INTO webhook_attempts"
             "  (delivery_id, attempt, started_at, latency_ms, status, error, outcome)"
-            "  VALUES (%(id)s, %(attempt)s, %(started)s, %(latency)s, %(status)s, %(error)s, %(outcome)s)"
-            ") UPDATE webhook_deliveries SET state = %(state)s, lease_until = NULL,"
-            " last_status = %(status)s, last_error = %(error)s,"
-            " failures = CASE WHEN %(state)s = 'delivered' THEN failures ELSE failures + 1 END,"
-            " next_attempt_at = CASE WHEN %(retry)s::float8 IS NULL THEN next_attempt_at"
-            "   ELSE now() + make_interval(secs => %(retry)s) END,"
-            " finished_at = CASE WHEN %(state)s = 'pending' THEN NULL ELSE now() END"
-            " WHERE id = %(id)s",
-            {
-                "id": claim.delivery_id,
-                "attempt": claim.attempt,
-                "started": started_at,
-                "latency": latency_ms,
-                "status": status,
-                "error": error,
-                "outcome": outcome,
-                "state": state,
-                "retry": retry_in,
-            },
+            "  SELECT id, attempt, started_at, latency_ms, status, error, outcome FROM r"
+            ") UPDATE webhook_deliveries d SET lease_until = NULL,"
+            " last_status = r.status, last_error = r.error,"
+            " state = CASE r.outcome WHEN 'delivered' THEN 'delivered'"
+            "   WHEN 'retry' THEN 'pending' ELSE 'dead' END,"
+            " failures = CASE WHEN r.outcome = 'delivered' THEN d.failures ELSE d.failures + 1 END,"
+            " next_attempt_at = CASE WHEN r.retry IS NULL THEN d.next_attempt_at"
+            "   ELSE now() + make_interval(secs => r.retry) END,"
+            " finished_at = CASE WHEN r.outcome = 'retry' THEN NULL ELSE now() END"
+            " FROM r WHERE d.id = r.id"
         )
+        params = (json.dumps([o.row() for o in outcomes], separators=(",", ":")),)
+        if conn is not None:
+            await conn.execute(sql, params)
+        else:
+            await self.db.execute(sql, params)
 
     async def take_stuck(
         self, conn: psycopg.AsyncConnection[Any], older_than: float, limit: int = 500
@@ -296,8 +335,12 @@ class WebhookRepository:
         return Delivery(*row), [Attempt(*a) for a in attempts]
 
     async def reopen(
-        self, conn: psycopg.AsyncConnection[Any], *, delivery_id: int | None = None,
-        subscription_id: str | None = None, states: tuple[str, ...] = ("dead",),
+        self,
+        conn: psycopg.AsyncConnection[Any],
+        *,
+        delivery_id: int | None = None,
+        subscription_id: str | None = None,
+        states: tuple[str, ...] = ("dead",),
     ) -> list[int]:
         """In the caller's transaction: make finished deliveries pending again with a fresh retry
         window (replay). By id, or every one of a subscription in `states`."""
