@@ -1,15 +1,15 @@
 """JSON API for webhooks, their deliveries (with replay), and the pull feed of events.
 
-    POST   /api/webhooks                      {url, event_types, description?, enabled?} -> 201 + secret
-    GET    /api/webhooks                      list
-    GET    /api/webhooks/{id}                 one (never the secret)
-    PATCH  /api/webhooks/{id}                 {url?, event_types?, description?, enabled?, rotate_secret?}
-    DELETE /api/webhooks/{id}                 204
-    GET    /api/webhooks/{id}/deliveries      ?state=pending|delivered|dead&limit=
-    POST   /api/webhooks/{id}/replay          every dead delivery of the webhook -> 202
-    GET    /api/deliveries/{id}               one delivery with every attempt
-    POST   /api/deliveries/{id}/replay        deliver again (dead or delivered) -> 202
-    GET    /api/events                        ?after=<cursor>&wait=<s>&type=<t>&batch=<id>&limit=
+POST   /api/webhooks                      {url, event_types, description?, enabled?} -> 201 + secret
+GET    /api/webhooks                      list
+GET    /api/webhooks/{id}                 one (never the secret)
+PATCH  /api/webhooks/{id}                 {url?, event_types?, description?, enabled?, rotate_secret?}
+DELETE /api/webhooks/{id}                 204
+GET    /api/webhooks/{id}/deliveries      ?state=pending|delivered|dead&limit=
+POST   /api/webhooks/{id}/replay          every dead delivery of the webhook -> 202
+GET    /api/deliveries/{id}               one delivery with every attempt
+POST   /api/deliveries/{id}/replay        deliver again (dead or delivered) -> 202
+GET    /api/events                        ?after=<cursor>&wait=<s>&type=<t>&batch=<id>&limit=
 """
 
 from __future__ import annotations
