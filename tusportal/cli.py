@@ -274,7 +274,7 @@ def cmd_cleanup(settings: Settings, dry_run: bool) -> int:
     return 0
 
 
-def cmd_worker(settings: Settings, threads: int | None) -> int:
+def cmd_worker(settings: Settings, threads: int | None, processes: int) -> int:
     async def migrate(url: str) -> None:
         db = Database(url, min_size=1, max_size=1)
         await db.open()
@@ -287,7 +287,7 @@ def cmd_worker(settings: Settings, threads: int | None) -> int:
     url, embedded = database(settings)
     try:
         asyncio.run(migrate(url))
-        run_worker(settings, url, threads or max(settings.events_worker_threads, 8))
+        run_worker(settings, url, threads or max(settings.events_worker_threads, 8), processes)
     finally:
         if embedded is not None:
             embedded.release()
@@ -321,7 +321,8 @@ def parser() -> argparse.ArgumentParser:
             cmd.add_argument("--dry-run", action="store_true", help="show, change nothing")
     worker = sub.add_parser("worker", help="deliver events: Dramatiq worker threads and the sweeper")
     worker.add_argument("--data-dir", type=Path)
-    worker.add_argument("--threads", type=int, help="worker threads (default: 8)")
+    worker.add_argument("--threads", type=int, help="worker threads per process (default: 8)")
+    worker.add_argument("--processes", type=int, default=1, help="worker processes (default: 1)")
     event_commands.add_parsers(sub)
     return p
 
@@ -342,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "cleanup":
         return cmd_cleanup(settings, args.dry_run)
     if args.command == "worker":
-        return cmd_worker(settings, args.threads)
+        return cmd_worker(settings, args.threads, args.processes)
     if args.command in ("webhook", "events"):
         return cmd_events(settings, args)
     return 2

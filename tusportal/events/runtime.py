@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import os
 import signal
+import subprocess
+import sys
 import threading
 
 import dramatiq
@@ -158,11 +161,15 @@ class EventRuntime:
         self.broker.close()
 
 
-def run_worker(settings: Settings, database_url: str, threads: int) -> None:
-    """`tusportal worker`: Dramatiq worker threads until SIGTERM or SIGINT, then a graceful stop."""
+def run_worker(settings: Settings, database_url: str, threads: int, processes: int = 1) -> None:
+    """`tusportal worker`: Dramatiq worker threads until SIGTERM or SIGINT, then a graceful stop.
+    With several processes, this one supervises them (a child that dies is started again)."""
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if processes > 1:
+        _supervise(database_url, threads, processes, stop)
+        return
     runtime = EventRuntime(settings, database_url, worker_threads=threads)
     try:
         runtime.start_worker(threads)
@@ -170,3 +177,24 @@ def run_worker(settings: Settings, database_url: str, threads: int) -> None:
         runtime.stop_worker(timeout=settings.webhook_timeout_seconds + 5)
     finally:
         runtime.close()
+
+
+def _supervise(database_url: str, threads: int, processes: int, stop: threading.Event) -> None:
+    argv = [sys.executable, "-m", "tusportal.cli", "worker", "--threads", str(threads), "--processes", "1"]
+    env = {**os.environ, "TUSPORTAL_DATABASE_URL": database_url}
+    children = [subprocess.Popen(argv, env=env) for _ in range(processes)]
+    log.info("events_workers_supervising", processes=processes, threads=threads)
+    while not stop.wait(1.0):
+        for i, child in enumerate(children):
+            if child.poll() is not None:
+                log.warning("events_worker_exited", pid=child.pid, code=child.returncode)
+                children[i] = subprocess.Popen(argv, env=env)
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(60)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(10)
