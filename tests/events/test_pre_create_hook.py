@@ -113,3 +113,39 @@ async def test_unreachable_hook_fails_closed_quickly() -> None:
         await hook.check(length=1, metadata={})
     assert time.monotonic() - started < 2
     await hook.close()
+
+
+# --- end to end, through a real server (active once UploadService takes `pre_create`) ----------
+
+
+def _service_takes_hook() -> bool:
+    import inspect
+
+    from tusportal.service import UploadService
+
+    return "pre_create" in inspect.signature(UploadService).parameters
+
+
+@pytest.mark.skipif(not _service_takes_hook(), reason="UploadService does not take a pre_create hook yet")
+def test_server_asks_the_hook_before_creating(server_factory: Any, endpoint: HookEndpoint) -> None:
+    import base64
+
+    import httpx
+
+    server = server_factory({"TUSPORTAL_PRE_CREATE_HOOK_URL": endpoint.url})
+    tus = {"Tus-Resumable": "1.0.0", "Upload-Length": "3"}
+    endpoint.status, endpoint.body = 403, b"not for you"
+    r = httpx.post(
+        server.url, headers={**tus, "Upload-Metadata": "filename " + base64.b64encode(b"a").decode()}
+    )
+    assert r.status_code == 403 and r.text.strip() == "not for you"
+    assert endpoint.requests[-1]["upload"] == {"size": 3, "metadata": {"filename": "a"}}
+    endpoint.status, endpoint.body = 200, b'{"metadata": {"filename": "a", "tenant": "t1"}}'
+    r = httpx.post(
+        server.url, headers={**tus, "Upload-Metadata": "filename " + base64.b64encode(b"a").decode()}
+    )
+    assert r.status_code == 201
+    head = httpx.head(r.headers["location"], headers={"Tus-Resumable": "1.0.0"})
+    assert "tenant " + base64.b64encode(b"t1").decode() in head.headers["upload-metadata"]
+    endpoint.status = 500
+    assert httpx.post(server.url, headers=tus).status_code == 503
