@@ -76,35 +76,11 @@ def _middleware(config: BrokerConfig, extra: Sequence[Middleware]) -> list[Middl
 def _build(config: BrokerConfig, middleware: list[Middleware]) -> tuple[dramatiq.Broker, Any]:
     """The broker, and the connection pool we own (postgres), to close with it."""
     if config.kind == "postgres":
-        from iddqueue import PostgresBroker
-        from iddqueue.broker import PostgresConsumer
-        from iddqueue.utils import make_pool
+        from tusportal.events.pgqueue import postgres_broker
 
-        class Consumer(PostgresConsumer):
-            """iddqueue 0.13.0 never resets its backoff counter when the prefetch is full, so
-            after a few busy moments every full prefetch costs up to a second of sleep. Reset it
-            whenever there is room again, so busy moments cost 5, 10, 20... milliseconds."""
-
-            def __next__(self) -> Any:
-                if len(self.in_processing) < self.prefetch:
-                    self.misses = 0
-                return super().__next__()
-
-        class Broker(PostgresBroker):
-            def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 30000) -> Any:
-                return Consumer(
-                    pool=self.pool,
-                    queue_name=queue_name,
-                    prefetch=prefetch,
-                    timeout=timeout,
-                    queries=self.queries,
-                    queue_control=self.queue_control,
-                )
-
-        # a pool of our own size; iddqueue opens it lazily, so a publish-only process connects nothing
-        pool = make_pool(config.url, maxconn=config.pool_size)
-        broker = Broker(pool=pool, results=False, schema=QUEUE_SCHEMA, middleware=middleware)
-        return broker, pool
+        return postgres_broker(
+            config.url, schema=QUEUE_SCHEMA, pool_size=config.pool_size, middleware=middleware
+        )
     if config.kind == "rabbitmq":
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 

@@ -146,7 +146,9 @@ class EventRuntime:
 
     def start_worker(self, threads: int) -> None:
         """Blocking (a second or so): boots Dramatiq worker threads in this process."""
-        worker = dramatiq.Worker(self.broker.dramatiq, worker_threads=threads, worker_timeout=1000)
+        # Dramatiq's Redis consumer polls, sleeping up to the worker timeout when idle: keep it short
+        timeout = 100 if self.broker.kind == "redis" else 1000
+        worker = dramatiq.Worker(self.broker.dramatiq, worker_threads=threads, worker_timeout=timeout)
         worker.start()
         self.worker = worker
         log.info("events_worker_started", broker=self.broker.kind, threads=threads)
