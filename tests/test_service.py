@@ -87,7 +87,8 @@ async def test_completion_is_durable_before_it_is_committed(service_factory) -> 
     service.uploads.release = release_spy  # type: ignore[method-assign]
     done = await service.append(upload.id, offset=3, body=body(b"def"))
     assert done.finished and done.offset == 6
-    assert events == [("durable", upload.id), ("commit_finished", upload.id)]
+    # the last bytes are fsync'd by the writer, then the object is made durable, then committed
+    assert events == [("fsync", upload.id), ("durable", upload.id), ("commit_finished", upload.id)]
 
 
 async def test_fsync_every_patch_setting(service_factory) -> None:
@@ -96,7 +97,8 @@ async def test_fsync_every_patch_setting(service_factory) -> None:
     await service.append(upload.id, offset=0, body=body(b"12345"))
     assert events == [("fsync", upload.id)]
     await service.append(upload.id, offset=5, body=body(b"67890"))
-    assert events == [("fsync", upload.id), ("durable", upload.id)]  # completion: file + directory
+    # completion: the writer fsyncs the file, make_durable the rest (directory)
+    assert events == [("fsync", upload.id), ("fsync", upload.id), ("durable", upload.id)]
 
 
 async def test_creation_with_upload_completes_in_one_statement(service_factory) -> None:

@@ -160,3 +160,27 @@ async def test_local_writer_kick_writes_buffered_bytes_without_waiting(tmp_path:
     await writer.write(b"y" * 10)
     assert await writer.flush() == 1010
     await writer.close()
+
+
+async def test_local_make_durable_skips_only_a_file_its_writer_just_synced(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tusportal.storage.local as local
+
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(local.os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    store = LocalStore(tmp_path / "d")
+    writer = store.writer("f", 0)
+    await writer.write(b"abc")
+    await writer.flush(fsync=True)
+    await writer.close()
+    before = len(synced)
+    await store.make_durable("f")
+    assert len(synced) == before + 1  # only the directory: the writer synced the file
+    writer = store.writer("f", 3)
+    await writer.write(b"def")  # written without fsync
+    await writer.close()
+    before = len(synced)
+    await store.make_durable("f")
+    assert len(synced) == before + 2  # the file again, and the directory

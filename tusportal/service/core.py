@@ -156,7 +156,7 @@ class UploadService:
                 stream = await self._pump(body, writer, self._limit(length, 0), None, None)
                 written = await writer.flush()
                 finishing = length is not None and written == length and not stream.overflow
-                if written and self.config.fsync_every_patch and not finishing:
+                if written and (finishing or self.config.fsync_every_patch):
                     await writer.flush(fsync=True)
             finally:
                 await writer.close()
@@ -332,8 +332,8 @@ class UploadService:
                 metrics.ACTIVE_PATCHES.dec()
             written = await writer.flush()
             complete = not stream.overflow and length is not None and current + written == length
-            if self.config.fsync_every_patch and not complete and written:
-                await writer.flush(fsync=True)
+            if written and (complete or self.config.fsync_every_patch):
+                await writer.flush(fsync=True)  # on completion, make_durable then skips the file
             await writer.close()
             state = writer.state or state
             writer = None

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -69,6 +69,9 @@ def _copy_range(src: int, dst: int, count: int, offset: int, dst_offset: int) ->
 
 
 class LocalWriter:
+    """Appends to one file. File-system metadata calls (open with O_CREAT, fsync) never run on the
+    event loop: creating a file can wait on the directory's lock while another upload fsyncs it."""
+
     def __init__(
         self,
         path: Path,
@@ -76,6 +79,7 @@ class LocalWriter:
         hashers: list[Hasher],
         executor: ThreadPoolExecutor,
         batch_bytes: int,
+        on_synced: Callable[[int], None] | None = None,
     ):
         self._path = path
         self._fd: int | None = None
@@ -88,6 +92,7 @@ class LocalWriter:
         self._hashers = hashers
         self._executor = executor
         self._batch = batch_bytes
+        self._on_synced = on_synced
 
     @property
     def state(self) -> StoreState | None:
@@ -97,13 +102,18 @@ class LocalWriter:
     def written(self) -> int:
         return self._done - self._start
 
-    def _open(self) -> int:
+    def _fd_in_thread(self) -> int:
+        # runs on the I/O thread; jobs of one writer never overlap, so no race on _fd
         if self._fd is None:
-            try:
-                self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
-            except OSError as exc:
-                raise _translate(exc) from exc
+            self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
         return self._fd
+
+    def _job(self, bufs: list[bytes], pos: int, fsync: bool) -> int:
+        fd = self._fd_in_thread()
+        written = _pwrite_all(fd, bufs, pos, self._hashers) if bufs else 0
+        if fsync:
+            os.fsync(fd)
+        return written
 
     async def write(self, data: bytes) -> None:
         if not data:
@@ -129,19 +139,18 @@ class LocalWriter:
         if not future.cancelled() and future.exception() is None:
             self._done += future.result()
 
-    def _start_write(self) -> None:
+    def _start_write(self, fsync: bool = False) -> None:
         bufs, size = self._buf, self._buffered
         self._buf, self._buffered = [], 0
-        fd = self._open()
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, _pwrite_all, fd, bufs, self._next, self._hashers)
+        future = loop.run_in_executor(self._executor, self._job, bufs, self._next, fsync)
         future.add_done_callback(self._on_written)
         self._pending = future
         self._next += size
 
-    async def _submit(self) -> None:
+    async def _submit(self, fsync: bool = False) -> None:
         await self._wait_pending()
-        self._start_write()
+        self._start_write(fsync)
 
     def kick(self) -> None:
         """Start writing what is buffered, without waiting: a stalled client's bytes reach the disk
@@ -153,26 +162,22 @@ class LocalWriter:
             self._start_write()
 
     async def flush(self, *, fsync: bool = False) -> int:
-        if self._buffered:
-            if self._pending is None and self._buffered <= self._batch // 4:
-                # small remainder: write it here, a thread hop costs more than the write
-                bufs, size = self._buf, self._buffered
-                self._buf, self._buffered = [], 0
-                try:
-                    _pwrite_all(self._open(), bufs, self._next, self._hashers)
-                except OSError as exc:
-                    raise _translate(exc) from exc
-                self._next += size
-                self._done += size
-            else:
-                await self._submit()
-        await self._wait_pending()
-        if fsync and self._fd is not None:
-            loop = asyncio.get_running_loop()
+        small = self._buffered <= self._batch // 4
+        if self._buffered and not fsync and small and self._fd is not None and self._pending is None:
+            # a small remainder to an open file: write it here, a thread hop costs more
+            bufs, size = self._buf, self._buffered
+            self._buf, self._buffered = [], 0
             try:
-                await loop.run_in_executor(self._executor, os.fsync, self._fd)
+                _pwrite_all(self._fd, bufs, self._next, self._hashers)
             except OSError as exc:
                 raise _translate(exc) from exc
+            self._next += size
+            self._done += size
+        elif self._buffered or fsync:
+            await self._submit(fsync)  # the remainder and the fsync in one thread job
+        await self._wait_pending()
+        if fsync and self._on_synced is not None:
+            self._on_synced(self._done)
         return self.written
 
     async def close(self) -> None:
@@ -200,6 +205,8 @@ class LocalStore:
         self._dir_lock = asyncio.Lock()
         self._dir_requested = 0
         self._dir_synced = 0
+        # key -> size at which its latest writer fsync'd the file (so completion can skip a re-sync)
+        self._synced: dict[str, int] = {}
 
     def path(self, key: str) -> Path:
         if not _KEY.match(key):
@@ -207,11 +214,15 @@ class LocalStore:
         return self.directory / key
 
     async def create(self, key: str) -> StoreState | None:
+        path = self.path(key)
+
+        def touch() -> None:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640))
+
         try:
-            fd = os.open(self.path(key), os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
+            await asyncio.get_running_loop().run_in_executor(self._executor, touch)
         except OSError as exc:
             raise _translate(exc) from exc
-        os.close(fd)
         return None
 
     async def size(self, key: str, state: StoreState | None = None) -> int:
@@ -235,7 +246,12 @@ class LocalStore:
     def writer(
         self, key: str, offset: int, hashers: list[Hasher] | None = None, state: StoreState | None = None
     ) -> LocalWriter:
-        return LocalWriter(self.path(key), offset, hashers or [], self._executor, self._batch)
+        self._synced.pop(key, None)
+
+        def synced(size: int) -> None:
+            self._synced[key] = size
+
+        return LocalWriter(self.path(key), offset, hashers or [], self._executor, self._batch, synced)
 
     async def make_durable(self, key: str, state: StoreState | None = None) -> StoreState | None:
         path = self.path(key)
@@ -249,7 +265,10 @@ class LocalStore:
 
         loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._executor, sync_file)
+            synced_at = self._synced.pop(key, None)
+            # skip the file fsync when its writer just did it with its last bytes
+            if synced_at is None or synced_at != os.stat(path).st_size:
+                await loop.run_in_executor(self._executor, sync_file)
             await self._sync_directory()
         except OSError as exc:
             raise _translate(exc) from exc
@@ -275,10 +294,14 @@ class LocalStore:
             self._dir_synced = target
 
     async def delete(self, key: str, state: StoreState | None = None) -> None:
+        path = self.path(key)
+
+        def unlink() -> None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
         try:
-            os.unlink(self.path(key))
-        except FileNotFoundError:
-            pass
+            await asyncio.get_running_loop().run_in_executor(self._executor, unlink)
         except OSError as exc:
             raise _translate(exc) from exc
 

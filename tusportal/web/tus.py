@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
@@ -67,13 +67,18 @@ def extensions_for(store: object) -> tuple[str, ...]:
 
 
 async def _body(request: Request) -> AsyncIterator[bytes]:
-    """Body chunks; simply ends when the client disconnects (the service saves what arrived)."""
-    try:
-        async for chunk in request.stream():
-            if chunk:
-                yield chunk
-    except ClientDisconnect:
-        return
+    """Body chunks straight from ASGI `receive` (one generator less per chunk than
+    `request.stream()`); simply ends when the client disconnects (the service saves what arrived)."""
+    receive = request.receive
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return  # http.disconnect
+        chunk = message.get("body", b"")
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            return
 
 
 def _media_type(request: Request) -> str:
