@@ -237,3 +237,22 @@ async def test_partial_uploads_emit_no_file_events_and_final_is_hashed(service_f
     assert len(uploaded) == 1 and uploaded[0].subject == final.id
     assert uploaded[0].data["sha256"] == hashlib.sha256(b"abcdeabc").hexdigest()
     assert bytes(store.blobs[final.id]) == b"abcdeabc"
+
+
+async def test_state_change_and_its_events_commit_together_in_one_statement(service_factory) -> None:
+    service, store, _ = await service_factory()
+    statements: list[str] = []
+    original = service.uploads.db.fetchone
+
+    async def spy(sql, params=None):
+        statements.append(sql)
+        return await original(sql, params)
+
+    service.uploads.db.fetchone = spy  # type: ignore[method-assign]
+    upload = await service.create(length=3, metadata={}, metadata_raw=None, body=body(b"abc"), content_length=3)
+    assert len(statements) == 1 and statements[0].startswith("WITH changed AS (INSERT INTO uploads")
+    service.uploads.db.fetchone = original  # type: ignore[method-assign]
+    rows = await service.uploads.db.fetchall(
+        "SELECT type FROM events WHERE upload_id = %s ORDER BY type", (upload.id,)
+    )
+    assert [r[0] for r in rows] == ["tusportal.file.uploaded", "tusportal.upload.created"]

@@ -102,6 +102,24 @@ def _rows(events: Sequence[NewEvent]) -> str:
     )
 
 
+def single_statement(
+    sql: str, params: dict[str, Any], events: Sequence[NewEvent]
+) -> tuple[str, dict[str, Any]] | None:
+    """When no broker message has to be enqueued with these events (nobody subscribes to them,
+    or the broker is not transactional and publishes after commit through the relay), the state
+    change (`sql`: one INSERT/UPDATE ... RETURNING with named parameters) and the outbox rows can be
+    one statement: a data-modifying CTE, atomic and one round trip. Returns None otherwise."""
+    publisher = _publisher
+    if publisher is not None and publisher.wants(e.type for e in events):
+        return None
+    combined = (
+        f"WITH changed AS ({sql}), outbox AS ("
+        + _INSERT.replace("%s::jsonb", "%(outbox_rows)s::jsonb").replace("CASE WHEN %s", "CASE WHEN false")
+        + " WHERE EXISTS (SELECT 1 FROM changed)) SELECT * FROM changed"
+    )
+    return combined, {**params, "outbox_rows": _rows(events)}
+
+
 async def add_events(conn: psycopg.AsyncConnection[Any], events: Sequence[NewEvent]) -> None:
     if not events:
         return

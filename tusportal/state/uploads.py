@@ -84,6 +84,10 @@ class UploadRepository:
             return row
         if not events:
             return await self.db.fetchone(sql, params)
+        if isinstance(params, dict):
+            single = outbox.single_statement(sql, params, events)
+            if single is not None:
+                return await self.db.fetchone(*single)
         with translate_errors():
             async with self.db.pool.connection() as conn, conn.transaction():
                 cur = await conn.execute(sql, params)
