@@ -19,6 +19,8 @@ from pathlib import Path
 from tusportal.errors import StorageUnavailable
 from tusportal.storage.base import Hasher, StoreState
 
+_FIRST_BATCH = 256 * 1024
+_GROW_AFTER = 4 * 1024 * 1024
 _KEY = re.compile(r"^[A-Za-z0-9_\-]{1,200}$")
 _IOV_MAX = 512
 
@@ -92,6 +94,9 @@ class LocalWriter:
         self._hashers = hashers
         self._executor = executor
         self._batch = batch_bytes
+        # start with small batches, so that the end of a short body (a 1 MiB PATCH) leaves little
+        # to write and hash after its last byte arrives; grow to full batches for long bodies
+        self._batch_now = min(batch_bytes, _FIRST_BATCH)
         self._on_synced = on_synced
 
     @property
@@ -120,7 +125,7 @@ class LocalWriter:
             return
         self._buf.append(data)
         self._buffered += len(data)
-        if self._buffered >= self._batch:
+        if self._buffered >= self._batch_now:
             await self._submit()
 
     async def _wait_pending(self) -> None:
@@ -147,6 +152,8 @@ class LocalWriter:
         future.add_done_callback(self._on_written)
         self._pending = future
         self._next += size
+        if self._next - self._start >= _GROW_AFTER:
+            self._batch_now = self._batch
 
     async def _submit(self, fsync: bool = False) -> None:
         await self._wait_pending()
