@@ -178,7 +178,7 @@ def _spy_events(service) -> list:
 async def test_file_uploaded_carries_sha256_hashed_while_streaming(service_factory) -> None:
     import hashlib
 
-    service, store, _ = await service_factory()
+    service, _store, _ = await service_factory()
     events = _spy_events(service)
     data = bytes(range(256)) * 5000
     upload = await service.create(length=len(data), metadata={}, metadata_raw=None, body=body(data[:1000]))
@@ -193,7 +193,7 @@ async def test_file_uploaded_carries_sha256_hashed_while_streaming(service_facto
 async def test_sha256_rebuilt_by_reading_when_the_running_hash_is_gone(service_factory) -> None:
     import hashlib
 
-    service, store, _ = await service_factory()
+    service, _store, _ = await service_factory()
     events = _spy_events(service)
     upload = await service.create(length=6, metadata={}, metadata_raw=None)
     await service.append(upload.id, offset=0, body=body(b"abc"))
@@ -206,7 +206,7 @@ async def test_sha256_rebuilt_by_reading_when_the_running_hash_is_gone(service_f
 async def test_rejected_chunk_does_not_poison_the_running_hash(service_factory) -> None:
     import hashlib
 
-    service, store, _ = await service_factory()
+    service, _store, _ = await service_factory()
     events = _spy_events(service)
     upload = await service.create(length=6, metadata={}, metadata_raw=None)
     await service.append(upload.id, offset=0, body=body(b"abc"))
@@ -240,7 +240,7 @@ async def test_partial_uploads_emit_no_file_events_and_final_is_hashed(service_f
 
 
 async def test_state_change_and_its_events_commit_together_in_one_statement(service_factory) -> None:
-    service, store, _ = await service_factory()
+    service, _store, _ = await service_factory()
     statements: list[str] = []
     original = service.uploads.db.fetchone
 
@@ -249,7 +249,9 @@ async def test_state_change_and_its_events_commit_together_in_one_statement(serv
         return await original(sql, params)
 
     service.uploads.db.fetchone = spy  # type: ignore[method-assign]
-    upload = await service.create(length=3, metadata={}, metadata_raw=None, body=body(b"abc"), content_length=3)
+    upload = await service.create(
+        length=3, metadata={}, metadata_raw=None, body=body(b"abc"), content_length=3
+    )
     assert len(statements) == 1 and statements[0].startswith("WITH changed AS (INSERT INTO uploads")
     service.uploads.db.fetchone = original  # type: ignore[method-assign]
     rows = await service.uploads.db.fetchall(

@@ -14,6 +14,7 @@ import structlog
 from tusportal import metrics
 from tusportal.errors import TusError
 from tusportal.events import commands as event_commands
+from tusportal.events.hooks import PreCreateHook
 from tusportal.events.management import EventManagement
 from tusportal.events.runtime import EventRuntime, events_source, run_worker
 from tusportal.logging import configure_logging
@@ -73,6 +74,8 @@ class Components:
         )
 
     async def stop(self) -> None:
+        if self.service.pre_create is not None:
+            await self.service.pre_create.close()
         if self.recovery is not None:
             self.recovery.cancel()
         self.locks.interrupt_all()
@@ -155,7 +158,17 @@ def build(settings: Settings) -> Components:
     )
     store = make_store(settings)
     batches = BatchService(db, BatchRepository(db), file_url=settings.normalized_base_path())
+    pre_create = (
+        PreCreateHook(
+            settings.pre_create_hook_url,
+            timeout=settings.pre_create_hook_timeout_seconds,
+            fail_open=settings.pre_create_hook_fail_open,
+        )
+        if settings.pre_create_hook_url
+        else None
+    )
     service = UploadService(
+        pre_create=pre_create,
         batches=batches,
         uploads=uploads,
         locks=locks,

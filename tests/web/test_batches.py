@@ -160,6 +160,15 @@ def test_concurrent_uploads_from_several_processes_complete_the_batch_once(serve
             if '"batch_completed"' in line and batch["id"] in line:
                 completions += 1
     assert completions == 1
+    import psycopg
+
+    with psycopg.connect(a.database_url) as conn:
+        rows = conn.execute(
+            "SELECT data FROM events WHERE type = 'tusportal.batch.completed' AND subject = %s",
+            (batch["id"],),
+        ).fetchall()
+    assert len(rows) == 1  # the event recorded with the completion, exactly once
+    assert rows[0][0]["file_count"] == 24 and len(rows[0][0]["files"]) == 24
 
 
 def test_batch_state_survives_a_restart_mid_batch(server_factory) -> None:

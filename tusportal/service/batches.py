@@ -12,7 +12,7 @@ from tusportal.errors import BatchNotFound, BatchNotJoinable, BatchStateConflict
 from tusportal.events import emit
 from tusportal.state.batches import Batch, BatchRepository
 from tusportal.state.db import Database
-from tusportal.state.outbox import NewEvent, add_events
+from tusportal.state.outbox import add_events
 
 log = structlog.get_logger(__name__)
 
@@ -96,15 +96,7 @@ class BatchService:
         done = await self.batches.complete_if_done(conn, batch_id)
         if done is None:
             return False
-        await add_events(conn, [self._completed_event(done)])
+        files = await self.batches.files(batch_id, conn)
+        await add_events(conn, [emit.batch_completed(done, files)])
         log.info("batch_completed", batch_id=batch_id)
         return True
-
-    def _completed_event(self, batch: Batch) -> NewEvent:
-        return NewEvent(
-            type=emit.BATCH_COMPLETED,
-            subject=batch.id,
-            data={"batch_id": batch.id, "name": batch.name, "metadata": batch.metadata},
-            batch_id=batch.id,
-            owner_id=batch.owner_id,
-        )

@@ -40,7 +40,16 @@ from tusportal.errors import (
     UploadTooLarge,
 )
 from tusportal.events import emit
-from tusportal.protocol import Checksum, Final, Metadata, Partial, metadata_text, new_hasher
+from tusportal.events.hooks import PreCreateHook
+from tusportal.protocol import (
+    Checksum,
+    Final,
+    Metadata,
+    Partial,
+    metadata_text,
+    new_hasher,
+    serialize_metadata,
+)
 from tusportal.protocol import Hasher as DigestHasher
 from tusportal.service.batches import BatchService
 from tusportal.service.concat import Concatenation
@@ -86,7 +95,9 @@ class UploadService:
         store: Store,
         config: ServiceConfig,
         batches: BatchService | None = None,
+        pre_create: PreCreateHook | None = None,
     ):
+        self.pre_create = pre_create
         self.uploads = uploads
         self.locks = locks
         self.store = store
@@ -130,13 +141,7 @@ class UploadService:
         and the row is inserted once, with its final offset, in a single statement. An upload joins
         a batch through the `batch` metadata key; the batch is checked before any byte is stored.
         """
-        text = metadata_text(metadata)
         kind = "partial" if isinstance(concat, Partial) else "final" if isinstance(concat, Final) else None
-        batch_id = text.get("batch") if kind != "partial" else None
-        if batch_id is not None and self.batches is not None:
-            await self.batches.check_joinable(batch_id)
-        elif batch_id is not None:
-            batch_id = None
         parts: list[Upload] = []
         if kind == "final":
             parts, length = await self.concat.check_parts(part_ids or [])
@@ -145,6 +150,19 @@ class UploadService:
             self._check_size(length)
             if content_length is not None and content_length > length:
                 raise BodyExceedsLength()
+        text = metadata_text(metadata)
+        if self.pre_create is not None:
+            # the blocking pre-create hook may reject the upload or amend its metadata
+            amended = await self.pre_create.check(length=length, metadata=text)
+            if amended is not None:
+                metadata = {k: None if v is None else v.encode() for k, v in amended.items()}
+                metadata_raw = serialize_metadata(metadata) or None
+                text = metadata_text(metadata)
+        batch_id = text.get("batch") if kind != "partial" else None
+        if batch_id is not None and self.batches is not None:
+            await self.batches.check_joinable(batch_id)
+        elif batch_id is not None:
+            batch_id = None
         upload_id = new_upload_id()
         key = upload_id
         written = 0

@@ -91,19 +91,23 @@ class BatchRepository:
         )
         return [b for b in map(_batch, rows) if b is not None]
 
-    async def files(self, batch_id: str) -> list[BatchFile]:
+    async def files(self, batch_id: str, conn: Any = None) -> list[BatchFile]:
         """The batch's files with their progress; a parallel upload counts as one file whose
         received bytes are the sum of its partial uploads' offsets until it is assembled."""
-        rows = await self.db.fetchall(
+        sql = (
             "SELECT u.id, coalesce(u.metadata->>'filename', u.metadata->>'name'), u.upload_length,"
             " CASE WHEN u.concat_kind = 'final' AND u.state = 'active' THEN"
             "   (SELECT coalesce(sum(p.upload_offset), 0) FROM unnest(u.concat_parts) AS part(pid)"
             "    JOIN uploads p ON p.id = part.pid)::bigint"
             " ELSE u.upload_offset END,"
             " u.state, u.created_at, u.finished_at"
-            f" FROM uploads u WHERE u.batch_id = %s AND u.{_FILE} ORDER BY u.created_at, u.id",
-            (batch_id,),
+            f" FROM uploads u WHERE u.batch_id = %s AND u.{_FILE} ORDER BY u.created_at, u.id"
         )
+        if conn is not None:
+            cur = await conn.execute(sql, (batch_id,))
+            rows = await cur.fetchall()
+        else:
+            rows = await self.db.fetchall(sql, (batch_id,))
         return [BatchFile(*row) for row in rows]
 
     async def lock(self, conn: Any, batch_id: str) -> Batch | None:
