@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 import httpx
 import structlog
 
+from tusportal import metrics
 from tusportal.events import webhooks
 from tusportal.events.broker import EventBroker
 from tusportal.events.schema import envelope
@@ -169,6 +170,7 @@ class Dispatcher:
             else:
                 wait = backoff(claim.failures, low=policy.retry_min_seconds, high=policy.retry_max_seconds)
                 retry_in = min(max(wait, result.retry_after or 0.0), left)
+        metrics.DELIVERY_ATTEMPTS.labels(outcome).inc()
         log.info(
             "webhook_attempt",
             delivery_id=claim.delivery_id,

@@ -16,6 +16,7 @@ Methods block: the store calls them from its thread pool, never on the event loo
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TypeVar
@@ -35,6 +36,7 @@ from tenacity import (
 )
 from tenacity import Retrying as _Retrying
 
+from tusportal import metrics
 from tusportal.errors import StorageUnavailable
 
 log = structlog.get_logger(__name__)
@@ -150,6 +152,7 @@ class S3Client:
         policy = self.retry
 
         def attempt() -> T:
+            started = time.perf_counter()
             try:
                 return fn()
             except Exception as exc:
@@ -157,6 +160,8 @@ class S3Client:
                 if classified is exc:
                     raise
                 raise classified from exc
+            finally:
+                metrics.S3_REQUEST_SECONDS.labels(operation).observe(time.perf_counter() - started)
 
         def log_retry(state: RetryCallState) -> None:
             outcome = state.outcome
