@@ -63,7 +63,7 @@ OUTBOX_OLDEST_SECONDS = Gauge(
 )
 DELIVERY_ATTEMPTS = Counter(
     "tusportal_delivery_attempts_total",
-    "Webhook delivery attempts, by outcome (delivered, retry, dead)",
+    "Webhook delivery attempts, by outcome (delivered, retry, final, dead)",
     ["outcome"],
     registry=REGISTRY,
 )
