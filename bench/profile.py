@@ -86,6 +86,7 @@ def main(argv: list[str]) -> int:
     name = "tusportal-fsync" if args.fsync else "tusportal"
     (server,) = make_servers([name], workdir)
     raw = args.out / f"{args.scenario}-{name}.txt"
+    raw.unlink(missing_ok=True)  # never summarize a previous run's stacks
     spy: subprocess.Popen | None = None
     try:
         server.start()
@@ -106,6 +107,9 @@ def main(argv: list[str]) -> int:
                 spy.kill()
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+    if not raw.exists():
+        print(f"py-spy wrote no stacks to {raw}", file=sys.stderr)
+        return 1
     print(summarize(raw, args.top))
     print(f"\nraw stacks (collapsed, for flamegraph.pl or speedscope): {raw}")
     return 0
