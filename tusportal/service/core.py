@@ -134,8 +134,10 @@ class UploadService:
         checksum: Checksum | None = None,
         concat: Partial | Final | None = None,
         part_ids: list[str] | None = None,
+        owner_id: str | None = None,
     ) -> Upload:
         """Create an upload, with its first bytes when `body` is given (creation-with-upload).
+        `owner_id` is the account it belongs to (None when auth is off); the caller authorized it.
 
         Nobody knows the new id until this returns, so no lock is needed: bytes are written first
         and the row is inserted once, with its final offset, in a single statement. An upload joins
@@ -203,7 +205,7 @@ class UploadService:
             metadata=text,
             concat_kind=kind,
             concat_parts=[p.id for p in parts] if kind == "final" else None,
-            owner_id=None,
+            owner_id=owner_id,
             batch_id=batch_id,
             storage_key=key,
             storage_state=state,
@@ -232,6 +234,7 @@ class UploadService:
             events=events,
             concat_kind=kind,
             concat_parts=draft.concat_parts,
+            owner_id=owner_id,
             batch_id=batch_id,
         )
         if batch_id is not None and self.batches is not None:
