@@ -398,7 +398,7 @@ class UploadService:
             metrics.BYTES_RECEIVED.inc(written)
             if complete:
                 metrics.UPLOADS.labels("finished").inc()
-            log.info(
+            log.debug(
                 "chunk_written",
                 upload_id=upload_id,
                 offset=new_offset,

@@ -40,7 +40,8 @@ class Database:
             max_size=max_size,
             kwargs={"autocommit": True},
             open=False,
-            check=AsyncConnectionPool.check_connection,
+            # no check on every checkout (a round trip per statement): a connection broken by a
+            # database restart fails its statement, which answers 503, and the pool replaces it
             timeout=10.0,
         )
 

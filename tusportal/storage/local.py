@@ -98,6 +98,8 @@ class LocalWriter:
         # to write and hash after its last byte arrives; grow to full batches for long bodies
         self._batch_now = min(batch_bytes, _FIRST_BATCH)
         self._on_synced = on_synced
+        self._busy = False
+        self._closed = False
 
     @property
     def state(self) -> StoreState | None:
@@ -126,19 +128,26 @@ class LocalWriter:
         self._buf.append(data)
         self._buffered += len(data)
         if self._buffered >= self._batch_now:
-            await self._submit()
+            self._busy = True  # keep kick() out while the body loop hands over a batch
+            try:
+                await self._submit()
+            finally:
+                self._busy = False
 
     async def _wait_pending(self) -> None:
         # shielded: a cancelled caller (a lock release request) must not lose track of a write
         # that the thread is still doing; the next flush waits for it again. The count of written
         # bytes is advanced by the future's callback, so it is current even while nobody awaits.
-        if self._pending is not None:
+        pending = self._pending
+        if pending is not None:
             try:
-                await asyncio.shield(self._pending)
+                await asyncio.shield(pending)
             except OSError as exc:
-                self._pending = None
+                if self._pending is pending:
+                    self._pending = None
                 raise _translate(exc) from exc
-            self._pending = None
+            if self._pending is pending:
+                self._pending = None
 
     def _on_written(self, future: asyncio.Future[int]) -> None:
         if not future.cancelled() and future.exception() is None:
@@ -161,7 +170,11 @@ class LocalWriter:
 
     def kick(self) -> None:
         """Start writing what is buffered, without waiting: a stalled client's bytes reach the disk
-        (and the next checkpoint) instead of sitting in memory. Does nothing while a write runs."""
+        (and the next checkpoint) instead of sitting in memory. Does nothing while a write runs or
+        while the body loop itself is handing over a batch or flushing (jobs of one writer must run
+        one at a time, in order: they feed the running hashes)."""
+        if self._busy or self._closed:
+            return
         if self._buffered and (self._pending is None or self._pending.done()):
             if self._pending is not None and self._pending.exception() is not None:
                 return  # the body loop raises it
@@ -169,6 +182,13 @@ class LocalWriter:
             self._start_write()
 
     async def flush(self, *, fsync: bool = False) -> int:
+        self._busy = True
+        try:
+            return await self._flush(fsync)
+        finally:
+            self._busy = False
+
+    async def _flush(self, fsync: bool) -> int:
         small = self._buffered <= self._batch // 4
         if self._buffered and not fsync and small and self._fd is not None and self._pending is None:
             # a small remainder to an open file: write it here, a thread hop costs more
@@ -188,6 +208,7 @@ class LocalWriter:
         return self.written
 
     async def close(self) -> None:
+        self._closed = True
         try:
             await self.flush()
         finally:
