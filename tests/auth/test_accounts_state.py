@@ -1,0 +1,54 @@
+"""The accounts repository against a real PostgreSQL: users, tokens, expiry, revocation."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tusportal import auth
+from tusportal.state import migrations
+from tusportal.state.accounts import AccountRepository
+from tusportal.state.db import Database
+
+
+@pytest.fixture
+async def accounts(postgres):
+    db = Database(postgres.new_database(), min_size=1, max_size=2)
+    await db.open()
+    async with db.connection() as conn:
+        await migrations.apply(conn)
+    yield AccountRepository(db)
+    await db.close()
+
+
+async def test_users_are_unique_by_lowercased_email(accounts: AccountRepository) -> None:
+    user = await accounts.create_user("u_1", email="Alice@Example.com", password_hash="h")
+    assert user is not None and user.email == "alice@example.com" and not user.is_admin
+    assert await accounts.create_user("u_2", email="ALICE@example.com", password_hash="h") is None
+    found = await accounts.user_by_email("alice@EXAMPLE.com")
+    assert found is not None and found.id == "u_1"
+    assert await accounts.user_by_email("bob@example.com") is None
+
+
+async def test_token_lookup_revocation_and_expiry(accounts: AccountRepository) -> None:
+    await accounts.create_user("u_1", email="a@example.com", password_hash="h", is_admin=True)
+    live, revoked, expired = auth.new_token(), auth.new_token(), auth.new_token()
+    await accounts.create_token("t_1", user_id="u_1", name="ci", token_hash=live.token_hash)
+    await accounts.create_token("t_2", user_id="u_1", name="old", token_hash=revoked.token_hash)
+    short = await accounts.create_token(
+        "t_3", user_id="u_1", name="short", token_hash=expired.token_hash, expires_in_days=0.5 / 86400
+    )
+    assert short.expires_at is not None
+    assert await accounts.revoke_token("t_2", user_id="u_1")
+    assert not await accounts.revoke_token("t_2")  # already revoked
+    await asyncio.sleep(0.6)
+
+    user = await accounts.user_for_token(live.token_hash)
+    assert user is not None and user.id == "u_1" and user.is_admin
+    assert await accounts.user_for_token(revoked.token_hash) is None
+    assert await accounts.user_for_token(expired.token_hash) is None
+    assert await accounts.user_for_token(auth.hash_token("tp_unknown")) is None
+    tokens = {t.id: t for t in await accounts.tokens_of("u_1")}
+    assert tokens["t_1"].last_used_at is not None and tokens["t_2"].revoked_at is not None
+    assert not await accounts.revoke_token("t_1", user_id="u_other")
