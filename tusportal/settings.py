@@ -39,6 +39,11 @@ class Settings(BaseSettings):
     trust_proxy_headers: bool = Field(False, description="Use Forwarded / X-Forwarded-* for Location")
     cors_origins: str = Field("*", description="Comma-separated allowed origins, or *")
 
+    # accounts (docs/operations.md, "Accounts and tokens")
+    auth: Literal["none", "required"] = Field(
+        "none", description="none: anonymous; required: every request needs a Bearer API token"
+    )
+
     # protocol
     max_size: int = Field(0, ge=0, description="Largest upload in bytes; 0 means unlimited")
     expiration_seconds: int = Field(24 * 3600, gt=0, description="Idle unfinished uploads expire")
