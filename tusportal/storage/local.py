@@ -20,6 +20,7 @@ from tusportal.errors import StorageUnavailable
 from tusportal.storage.base import Hasher, StoreState
 
 _FIRST_BATCH = 256 * 1024
+_HASH_APART = 256 * 1024  # from this batch size on, hash and write run on two threads
 _GROW_AFTER = 4 * 1024 * 1024
 _KEY = re.compile(r"^[A-Za-z0-9_\-]{1,200}$")
 _IOV_MAX = 512
@@ -39,10 +40,14 @@ def _translate(exc: OSError) -> StorageUnavailable:
     return StorageUnavailable(f"storage error: {exc.strerror or exc}")
 
 
-def _pwrite_all(fd: int, bufs: list[bytes], pos: int, hashers: list[Hasher]) -> int:
+def _hash_all(hashers: list[Hasher], bufs: list[bytes]) -> None:
     for hasher in hashers:
         for buf in bufs:
             hasher.update(buf)
+
+
+def _pwrite_all(fd: int, bufs: list[bytes], pos: int, hashers: list[Hasher]) -> int:
+    _hash_all(hashers, bufs)
     total = sum(len(b) for b in bufs)
     if len(bufs) > _IOV_MAX:
         bufs = [b"".join(bufs)]
@@ -82,6 +87,7 @@ class LocalWriter:
         executor: ThreadPoolExecutor,
         batch_bytes: int,
         on_synced: Callable[[int], None] | None = None,
+        hash_executor: ThreadPoolExecutor | None = None,
     ):
         self._path = path
         self._fd: int | None = None
@@ -98,6 +104,7 @@ class LocalWriter:
         # to write and hash after its last byte arrives; grow to full batches for long bodies
         self._batch_now = min(batch_bytes, _FIRST_BATCH)
         self._on_synced = on_synced
+        self._hash_executor = hash_executor
         self._busy = False
         self._closed = False
 
@@ -117,10 +124,23 @@ class LocalWriter:
 
     def _job(self, bufs: list[bytes], pos: int, fsync: bool) -> int:
         fd = self._fd_in_thread()
-        written = _pwrite_all(fd, bufs, pos, self._hashers) if bufs else 0
+        apart = self._hash_executor is not None and self._buffered_size(bufs) >= _HASH_APART
+        if self._hashers and apart:
+            # hash on another thread while this one writes (hashlib and pwrite release the GIL);
+            # the job ends when both are done, so batches stay in order for the running hashes
+            assert self._hash_executor is not None
+            hashing = self._hash_executor.submit(_hash_all, self._hashers, bufs)
+            written = _pwrite_all(fd, bufs, pos, []) if bufs else 0
+            hashing.result()
+        else:
+            written = _pwrite_all(fd, bufs, pos, self._hashers) if bufs else 0
         if fsync:
             os.fsync(fd)
         return written
+
+    @staticmethod
+    def _buffered_size(bufs: list[bytes]) -> int:
+        return sum(len(b) for b in bufs)
 
     async def write(self, data: bytes) -> None:
         if not data:
@@ -229,6 +249,7 @@ class LocalStore:
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self._executor = ThreadPoolExecutor(io_threads, thread_name_prefix="tusportal-io")
+        self._hashing = ThreadPoolExecutor(io_threads, thread_name_prefix="tusportal-hash")
         self._batch = batch_bytes
         self._dir_lock = asyncio.Lock()
         self._dir_requested = 0
@@ -279,7 +300,9 @@ class LocalStore:
         def synced(size: int) -> None:
             self._synced[key] = size
 
-        return LocalWriter(self.path(key), offset, hashers or [], self._executor, self._batch, synced)
+        return LocalWriter(
+            self.path(key), offset, hashers or [], self._executor, self._batch, synced, self._hashing
+        )
 
     async def make_durable(self, key: str, state: StoreState | None = None) -> StoreState | None:
         path = self.path(key)
@@ -398,3 +421,4 @@ class LocalStore:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+        self._hashing.shutdown(wait=True)
