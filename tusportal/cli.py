@@ -1,4 +1,7 @@
-"""`tusportal serve | worker | migrate | cleanup | webhook | events`: the one place everything is wired."""
+"""`tusportal serve | worker | migrate | cleanup | webhook | events | user | token`.
+
+The one place everything is wired.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from tusportal import metrics
+from tusportal import accounts_cli, metrics
 from tusportal.errors import TusError
 from tusportal.events import commands as event_commands
 from tusportal.events.hooks import PreCreateHook
@@ -19,8 +22,10 @@ from tusportal.events.management import EventManagement
 from tusportal.events.runtime import EventRuntime, events_source, run_worker
 from tusportal.logging import configure_logging
 from tusportal.service import BatchService, ServiceConfig, UploadService
+from tusportal.service.accounts import AccountService
 from tusportal.settings import Settings
 from tusportal.state import migrations, monitoring
+from tusportal.state.accounts import AccountRepository
 from tusportal.state.batches import BatchRepository
 from tusportal.state.db import Database, EmbeddedPostgres
 from tusportal.state.locks import LockManager
@@ -317,6 +322,15 @@ def cmd_events(settings: Settings, args: argparse.Namespace) -> int:
     return int(asyncio.run(_with_db(settings, work)))
 
 
+def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
+    password = accounts_cli.read_password() if args.command == "user" else None
+
+    async def work(components: Components) -> int:
+        return await accounts_cli.run(args, AccountService(AccountRepository(components.db)), password)
+
+    return int(asyncio.run(_with_db(settings, work)))
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tusportal", description="tus 1.0.0 file ingest portal")
     sub = p.add_subparsers(dest="command", required=True)
@@ -337,6 +351,7 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--threads", type=int, help="worker threads per process (default: 8)")
     worker.add_argument("--processes", type=int, default=1, help="worker processes (default: 1)")
     event_commands.add_parsers(sub)
+    accounts_cli.add_parsers(sub)
     return p
 
 
@@ -359,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_worker(settings, args.threads, args.processes)
     if args.command in ("webhook", "events"):
         return cmd_events(settings, args)
+    if args.command in accounts_cli.COMMANDS:
+        return cmd_accounts(settings, args)
     return 2
 
 

@@ -1,0 +1,46 @@
+"""`tusportal user create` and `tusportal token create` against a running server's database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def tusportal(server, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TUSPORTAL_DATABASE_URL": server.database_url, "TUSPORTAL_LOG_LEVEL": "warning"}
+    return subprocess.run(
+        [sys.executable, "-m", "tusportal.cli", *args, "--data-dir", str(server.data_dir)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+def test_user_and_token_from_the_cli_open_the_server(server_factory) -> None:
+    server = server_factory({"TUSPORTAL_AUTH": "required"})
+    made = tusportal(server, "user", "create", "Ops@Example.com", "--admin", stdin="s3cret-passw0rd\n")
+    assert made.returncode == 0, made.stderr
+    assert "created admin ops@example.com" in made.stdout
+    assert "s3cret" not in made.stdout + made.stderr
+
+    again = tusportal(server, "user", "create", "ops@example.com", stdin="another-passw0rd\n")
+    assert again.returncode == 1 and "exists" in again.stderr
+    weak = tusportal(server, "user", "create", "weak@example.com", stdin="short\n")
+    assert weak.returncode == 1 and "at least" in weak.stderr
+
+    out = tusportal(
+        server, "token", "create", "--user", "ops@example.com", "--name", "ci", "--expires-days", "30"
+    )
+    assert out.returncode == 0, out.stderr
+    token = out.stdout.strip().splitlines()[-1]
+    assert token.startswith("tp_") and " " not in token
+
+    unknown = tusportal(server, "token", "create", "--user", "nobody@example.com", "--name", "x")
+    assert unknown.returncode == 1 and "no user" in unknown.stderr
