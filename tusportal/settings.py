@@ -84,6 +84,14 @@ class Settings(BaseSettings):
         False, description="Accept uploads when the hook cannot be reached (default: refuse with 503)"
     )
 
+    # cleanup (docs/operations.md, "Cleanup")
+    cleanup_interval_seconds: float = Field(
+        600.0, ge=0, description="How often `tusportal worker` runs the cleanup jobs; 0: never"
+    )
+    event_retention_seconds: float = Field(
+        30 * 86400.0, gt=0, description="Events older than this go, once every delivery is done"
+    )
+
     # logs
     log_format: Literal["console", "json"] = "console"
     log_level: str = "info"
