@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from tusportal.events.runtime import EventRuntime, events_source, run_worker
 from tusportal.logging import configure_logging
 from tusportal.service import BatchService, ServiceConfig, UploadService
 from tusportal.service.accounts import AccountService
+from tusportal.service.cleanup import Cleanup, CleanupReport, run_periodically
 from tusportal.settings import Settings
 from tusportal.state import migrations, monitoring
 from tusportal.state.accounts import AccountRepository
@@ -274,22 +276,37 @@ def cmd_migrate(settings: Settings) -> int:
     return 0
 
 
-def cmd_cleanup(settings: Settings, dry_run: bool) -> int:
-    async def work(components: Components) -> tuple[list[str], list[str]]:
-        expired = await components.service.expire_idle(dry_run=dry_run)
-        consumed = await components.service.concat.remove_consumed(dry_run=dry_run)
-        return expired, consumed
+def cleanup_job(components: Components) -> Cleanup:
+    return Cleanup(
+        components.db,
+        components.service,
+        event_retention_seconds=components.settings.event_retention_seconds,
+    )
 
-    expired, consumed = asyncio.run(_with_db(settings, work))
-    verb = "would expire" if dry_run else "expired"
-    print(f"{verb} {len(expired)} upload(s)")
-    for upload_id in expired:
-        print(f"  {upload_id}")
-    verb = "would remove" if dry_run else "removed"
-    print(f"{verb} {len(consumed)} concatenated partial upload(s)")
-    for upload_id in consumed:
-        print(f"  {upload_id}")
-    return 0
+
+def cmd_cleanup(settings: Settings, dry_run: bool) -> int:
+    async def work(components: Components) -> CleanupReport:
+        return await cleanup_job(components).run(dry_run=dry_run)
+
+    report = asyncio.run(_with_db(settings, work))
+    print(report.summary())
+    return 1 if report.skipped else 0
+
+
+def _cleanup_thread(settings: Settings, stop: threading.Event) -> threading.Thread | None:
+    """The worker's scheduler: the cleanup jobs every TUSPORTAL_CLEANUP_INTERVAL_SECONDS, on a
+    thread of their own (its own event loop, pool and store)."""
+    if not settings.cleanup_interval_seconds:
+        return None
+
+    async def work(components: Components) -> None:
+        await run_periodically(cleanup_job(components), settings.cleanup_interval_seconds, stop)
+
+    thread = threading.Thread(
+        target=asyncio.run, args=(_with_db(settings, work),), name="cleanup", daemon=True
+    )
+    thread.start()
+    return thread
 
 
 def cmd_worker(settings: Settings, threads: int | None, processes: int) -> int:
@@ -303,10 +320,17 @@ def cmd_worker(settings: Settings, threads: int | None, processes: int) -> int:
             await db.close()
 
     url, embedded = database(settings)
+    stop = threading.Event()
+    cleanup = None
     try:
         asyncio.run(migrate(url))
+        # every worker process schedules it; one run at a time happens (state/retention.py)
+        cleanup = _cleanup_thread(settings.model_copy(update={"database_url": url, "db_pool_min": 1}), stop)
         run_worker(settings, url, threads or max(settings.events_worker_threads, 8), processes)
     finally:
+        stop.set()
+        if cleanup is not None:
+            cleanup.join(30)
         if embedded is not None:
             embedded.release()
     return 0
@@ -340,7 +364,7 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--data-dir", type=Path)
     for name, text in (
         ("migrate", "apply database migrations"),
-        ("cleanup", "expire idle uploads"),
+        ("cleanup", "remove expired uploads, leftover bytes and old events"),
     ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--data-dir", type=Path)
