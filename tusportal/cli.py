@@ -209,6 +209,7 @@ def create_asgi_app(settings: Settings, components: Components) -> Any:
         metrics_refresh=components.refresh_metrics,
         batches=components.batches,
         events=components.event_management,
+        accounts=AccountService(AccountRepository(components.db)) if settings.auth == "required" else None,
     )
 
 

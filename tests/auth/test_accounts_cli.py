@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -41,6 +43,12 @@ def test_user_and_token_from_the_cli_open_the_server(server_factory) -> None:
     assert out.returncode == 0, out.stderr
     token = out.stdout.strip().splitlines()[-1]
     assert token.startswith("tp_") and " " not in token
+
+    headers = {"Tus-Resumable": "1.0.0", "Upload-Length": "0"}
+    refused = httpx.post(server.url, headers=headers)
+    assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Bearer")
+    created = httpx.post(server.url, headers={**headers, "Authorization": f"Bearer {token}"})
+    assert created.status_code == 201, created.text
 
     unknown = tusportal(server, "token", "create", "--user", "nobody@example.com", "--name", "x")
     assert unknown.returncode == 1 and "no user" in unknown.stderr

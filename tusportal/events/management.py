@@ -129,7 +129,13 @@ class EventManagement:
     # --- subscriptions --------------------------------------------------------------------
 
     async def create_webhook(
-        self, *, url: str, event_types: list[str], description: str = "", enabled: bool = True
+        self,
+        *,
+        url: str,
+        event_types: list[str],
+        description: str = "",
+        enabled: bool = True,
+        owner_id: str | None = None,
     ) -> dict[str, Any]:
         secret = webhooks.new_secret()
         sub = await self.webhooks.create(
@@ -139,6 +145,7 @@ class EventManagement:
             secret=secret,
             description=description,
             enabled=enabled,
+            owner_id=owner_id,
         )
         await self._changed()
         return subscription_doc(sub, secret)
@@ -147,8 +154,25 @@ class EventManagement:
         if self.on_change is not None:
             await self.on_change()
 
-    async def list_webhooks(self) -> list[dict[str, Any]]:
-        return [subscription_doc(s) for s in await self.webhooks.list_all()]
+    async def list_webhooks(self, owner_id: str | None = None) -> list[dict[str, Any]]:
+        """Every subscription; with `owner_id`, only that owner's."""
+        found = await self.webhooks.list_all()
+        return [subscription_doc(s) for s in found if owner_id is None or s.owner_id == owner_id]
+
+    async def webhook_owner(self, webhook_id: str) -> str | None:
+        """The owner of a subscription; WebhookNotFound when there is none."""
+        sub = await self.webhooks.get(webhook_id)
+        if sub is None:
+            raise WebhookNotFound()
+        return sub.owner_id
+
+    async def delivery_owner(self, delivery_id: int) -> str | None:
+        """The owner of a delivery's subscription; DeliveryNotFound when there is none."""
+        found = await self.webhooks.delivery(delivery_id)
+        sub = await self.webhooks.get(found[0].subscription_id) if found is not None else None
+        if sub is None:
+            raise DeliveryNotFound()
+        return sub.owner_id
 
     async def get_webhook(self, webhook_id: str) -> dict[str, Any]:
         sub = await self.webhooks.get(webhook_id)
@@ -230,15 +254,19 @@ class EventManagement:
         limit: int = 100,
         types: list[str] | None = None,
         batch_id: str | None = None,
+        owner_id: str | None = None,
     ) -> dict[str, Any]:
-        """Events after the cursor, waiting up to `wait` seconds for the first one."""
+        """Events after the cursor, waiting up to `wait` seconds for the first one; with
+        `owner_id`, only that owner's events."""
         if types:
             check_event_types(types)
         deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT_SECONDS)
         pause = self.feed_poll
         while True:
             try:
-                found = await self.events.feed(after, limit=limit, types=types or None, batch_id=batch_id)
+                found = await self.events.feed(
+                    after, limit=limit, types=types or None, batch_id=batch_id, owner_id=owner_id
+                )
             except InvalidCursor as exc:
                 raise InvalidEventsRequest(str(exc)) from None
             left = deadline - time.monotonic()

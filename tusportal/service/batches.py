@@ -42,9 +42,12 @@ class BatchService:
             raise BatchNotFound()
         return batching.document(batch, await self.batches.files(batch_id), self.file_url)
 
-    async def list(self, *, state: str | None, limit: int, offset: int) -> list[dict[str, Any]]:
+    async def list(
+        self, *, state: str | None, limit: int, offset: int, owner_id: str | None = None
+    ) -> list[dict[str, Any]]:
         out = []
-        for batch in await self.batches.list_batches(state=state, limit=limit, offset=offset):
+        found = await self.batches.list_batches(state=state, limit=limit, offset=offset, owner_id=owner_id)
+        for batch in found:
             out.append(batching.document(batch, await self.batches.files(batch.id), self.file_url))
         return out
 

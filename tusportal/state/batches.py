@@ -82,12 +82,14 @@ class BatchRepository:
         return _batch(await self.db.fetchone(sql, (batch_id,)))
 
     async def list_batches(
-        self, *, state: str | None = None, limit: int = 100, offset: int = 0
+        self, *, state: str | None = None, limit: int = 100, offset: int = 0, owner_id: str | None = None
     ) -> list[Batch]:
+        """Newest first; with `owner_id`, only that owner's batches."""
         rows = await self.db.fetchall(
             f"SELECT {_COLUMNS} FROM batches WHERE (%(state)s::text IS NULL OR state = %(state)s)"
+            " AND (%(owner)s::text IS NULL OR owner_id = %(owner)s)"
             " ORDER BY created_at DESC, id LIMIT %(limit)s OFFSET %(offset)s",
-            {"state": state, "limit": limit, "offset": offset},
+            {"state": state, "limit": limit, "offset": offset, "owner": owner_id},
         )
         return [b for b in map(_batch, rows) if b is not None]
 

@@ -68,6 +68,7 @@ class EventRepository:
         limit: int = 100,
         types: list[str] | None = None,
         batch_id: str | None = None,
+        owner_id: str | None = None,
     ) -> list[StoredEvent]:
         """Events after the cursor, in order, up to `limit`; only final rows (see module doc)."""
         txid, seq = parse_cursor(after)
@@ -79,6 +80,9 @@ class EventRepository:
         if batch_id is not None:
             filters += " AND batch_id = %s"
             params.append(batch_id)
+        if owner_id is not None:
+            filters += " AND owner_id = %s"
+            params.append(owner_id)
         params.append(limit)
         rows = await self.db.fetchall(
             f"SELECT {_EVENT} FROM events"

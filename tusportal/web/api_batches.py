@@ -10,8 +10,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tusportal.errors import InvalidRequestBody
+from tusportal import auth
+from tusportal.errors import BatchNotFound, InvalidRequestBody
 from tusportal.service import BatchService
+from tusportal.web.auth import principal
 
 STATES = ("open", "sealed", "completed", "cancelled")
 
@@ -65,7 +67,10 @@ class BatchEndpoints:
                 )
                 raise InvalidRequestBody(problems) from None
             doc = await self.batches.create(
-                name=spec.name, expected_files=spec.expected_files, metadata=spec.metadata
+                name=spec.name,
+                expected_files=spec.expected_files,
+                metadata=spec.metadata,
+                owner_id=auth.owner_for_new(principal(request)),
             )
             return JSONResponse(doc, status_code=201, headers={"Location": f"/api/batches/{doc['id']}"})
         state = request.query_params.get("state")
@@ -75,14 +80,24 @@ class BatchEndpoints:
             state=state,
             limit=_int(request, "limit", 50, 1, 500),
             offset=_int(request, "offset", 0, 0, 10_000_000),
+            owner_id=auth.owner_filter(principal(request)),
         )
         return JSONResponse({"batches": items})
 
+    async def _visible_id(self, request: Request) -> str:
+        """The batch id of the path; someone else's batch answers 404 as an unknown id does."""
+        batch_id: str = request.path_params["batch_id"]
+        if auth.owner_filter(principal(request)) is not None:
+            batch = await self.batches.batches.get(batch_id)
+            if batch is None or not auth.can_access(principal(request), batch.owner_id):
+                raise BatchNotFound()
+        return batch_id
+
     async def read(self, request: Request) -> Response:
-        return JSONResponse(await self.batches.get(request.path_params["batch_id"]))
+        return JSONResponse(await self.batches.get(await self._visible_id(request)))
 
     async def seal(self, request: Request) -> Response:
-        return JSONResponse(await self.batches.seal(request.path_params["batch_id"]))
+        return JSONResponse(await self.batches.seal(await self._visible_id(request)))
 
     async def cancel(self, request: Request) -> Response:
-        return JSONResponse(await self.batches.cancel(request.path_params["batch_id"]))
+        return JSONResponse(await self.batches.cancel(await self._visible_id(request)))

@@ -22,8 +22,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tusportal import auth
 from tusportal.errors import InvalidRequestBody
-from tusportal.events.management import DeliveryNotFound, EventManagement
+from tusportal.events.management import DeliveryNotFound, EventManagement, WebhookNotFound
+from tusportal.web.auth import principal
 
 
 class NewWebhook(BaseModel):
@@ -86,6 +88,26 @@ class EventEndpoints:
     def __init__(self, events: EventManagement):
         self.events = events
 
+    # someone else's webhook or delivery answers 404 exactly as an unknown id does
+
+    async def _webhook_id(self, request: Request) -> str:
+        webhook_id: str = request.path_params["webhook_id"]
+        who = principal(request)
+        if auth.owner_filter(who) is not None and not auth.can_access(
+            who, await self.events.webhook_owner(webhook_id)
+        ):
+            raise WebhookNotFound()
+        return webhook_id
+
+    async def _delivery_id(self, request: Request) -> int:
+        delivery_id = _delivery_id(request)
+        who = principal(request)
+        if auth.owner_filter(who) is not None and not auth.can_access(
+            who, await self.events.delivery_owner(delivery_id)
+        ):
+            raise DeliveryNotFound()
+        return delivery_id
+
     def routes(self) -> list[Route]:
         return [
             Route("/api/webhooks", self.webhooks, methods=["GET", "POST"]),
@@ -101,13 +123,18 @@ class EventEndpoints:
         if request.method == "POST":
             spec: NewWebhook = await _body(request, NewWebhook)
             doc = await self.events.create_webhook(
-                url=spec.url, event_types=spec.event_types, description=spec.description, enabled=spec.enabled
+                url=spec.url,
+                event_types=spec.event_types,
+                description=spec.description,
+                enabled=spec.enabled,
+                owner_id=auth.owner_for_new(principal(request)),
             )
             return JSONResponse(doc, status_code=201, headers={"Location": f"/api/webhooks/{doc['id']}"})
-        return JSONResponse({"webhooks": await self.events.list_webhooks()})
+        owner = auth.owner_filter(principal(request))
+        return JSONResponse({"webhooks": await self.events.list_webhooks(owner)})
 
     async def webhook(self, request: Request) -> Response:
-        webhook_id = request.path_params["webhook_id"]
+        webhook_id = await self._webhook_id(request)
         if request.method == "DELETE":
             await self.events.delete_webhook(webhook_id)
             return Response(status_code=204)
@@ -127,21 +154,21 @@ class EventEndpoints:
 
     async def webhook_deliveries(self, request: Request) -> Response:
         found = await self.events.deliveries(
-            webhook_id=request.path_params["webhook_id"],
+            webhook_id=await self._webhook_id(request),
             state=request.query_params.get("state"),
             limit=int(_number(request, "limit", 100, 1, 1000)),
         )
         return JSONResponse({"deliveries": found})
 
     async def replay_webhook(self, request: Request) -> Response:
-        replayed = await self.events.replay(webhook_id=request.path_params["webhook_id"])
+        replayed = await self.events.replay(webhook_id=await self._webhook_id(request))
         return JSONResponse({"replayed": replayed}, status_code=202)
 
     async def delivery(self, request: Request) -> Response:
-        return JSONResponse(await self.events.delivery(_delivery_id(request)))
+        return JSONResponse(await self.events.delivery(await self._delivery_id(request)))
 
     async def replay_delivery(self, request: Request) -> Response:
-        replayed = await self.events.replay(delivery_id=_delivery_id(request))
+        replayed = await self.events.replay(delivery_id=await self._delivery_id(request))
         return JSONResponse({"replayed": replayed}, status_code=202)
 
     async def feed(self, request: Request) -> Response:
@@ -153,5 +180,6 @@ class EventEndpoints:
             limit=int(_number(request, "limit", 100, 1, 1000)),
             types=types or None,
             batch_id=params.get("batch") or None,
+            owner_id=auth.owner_filter(principal(request)),
         )
         return JSONResponse(page)

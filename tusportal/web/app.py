@@ -16,10 +16,12 @@ from starlette.routing import Route
 from tusportal.errors import TusError
 from tusportal.events.management import EventManagement
 from tusportal.service import BatchService, UploadService
+from tusportal.service.accounts import AccountService
 from tusportal.settings import Settings
 from tusportal.web import errors
 from tusportal.web.api_batches import BatchEndpoints
 from tusportal.web.api_events import EventEndpoints
+from tusportal.web.auth import BearerAuth
 from tusportal.web.middleware import MethodOverride, TusResumableHeader
 from tusportal.web.observability import RequestContext, metrics_endpoint
 from tusportal.web.tus import EXPOSED_HEADERS, TusConfig, TusEndpoints, extensions_for
@@ -37,8 +39,12 @@ def create_app(
     batches: BatchService | None = None,
     events: EventManagement | None = None,
     metrics_refresh: Hook | None = None,
+    accounts: AccountService | None = None,
 ) -> Starlette:
     base_path = settings.normalized_base_path()
+    auth_required = settings.auth == "required"
+    if auth_required and accounts is None:
+        raise ValueError("TUSPORTAL_AUTH=required needs the account service")
     tus = TusEndpoints(
         service,
         TusConfig(
@@ -47,6 +53,7 @@ def create_app(
             trust_proxy_headers=settings.trust_proxy_headers,
             max_size=settings.max_size,
             extensions=extensions_for(service.store),
+            auth=auth_required,
         ),
     )
     ready = {"ok": False}
@@ -90,6 +97,9 @@ def create_app(
         Middleware(MethodOverride),
         Middleware(TusResumableHeader, base_path=base_path),
     ]
+    if auth_required:
+        assert accounts is not None
+        middleware.append(Middleware(BearerAuth, resolve=accounts.principal_for_token))
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),

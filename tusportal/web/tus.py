@@ -12,16 +12,19 @@ from starlette.routing import Route
 from tusportal import protocol
 from tusportal.errors import (
     AmbiguousLength,
+    BatchNotJoinable,
     InvalidConcat,
     InvalidFinal,
     MethodNotAllowed,
     MissingLength,
+    PartialNotFound,
     UnsupportedMediaType,
     UploadNotFound,
 )
 from tusportal.service import UploadService
 from tusportal.state.uploads import Upload
 from tusportal.storage.base import Concatenator, RangeReader, Terminator
+from tusportal.web.auth import OwnerCache, principal
 
 OFFSET_OCTET_STREAM = "application/offset+octet-stream"
 
@@ -54,6 +57,7 @@ class TusConfig:
     trust_proxy_headers: bool
     max_size: int
     extensions: tuple[str, ...]
+    auth: bool = False  # TUSPORTAL_AUTH=required: every upload has an owner, checked on each request
 
 
 def extensions_for(store: object) -> tuple[str, ...]:
@@ -90,6 +94,7 @@ class TusEndpoints:
         self.service = service
         self.config = config
         self.base = config.base_path
+        self.owners = OwnerCache()
 
     def routes(self) -> list[Route]:
         collection = self.base.rstrip("/")
@@ -116,6 +121,8 @@ class TusEndpoints:
         if method == "OPTIONS":
             return self.options()
         upload_id = request.path_params["upload_id"]
+        if self.config.auth and not await self._owned(request, upload_id):
+            raise UploadNotFound()  # someone else's upload answers as if it did not exist
         if method == "GET":
             return await self.get(request, upload_id)
         protocol.check_tus_resumable(request.headers.get("tus-resumable"))
@@ -158,6 +165,8 @@ class TusEndpoints:
                 part_id = protocol.upload_id_from_url(url, self.base)
                 if part_id is None:
                     raise InvalidFinal(f"{url!r} is not an upload URL of this server")
+                if self.config.auth and not await self._owned(request, part_id):
+                    raise PartialNotFound(f"partial upload {part_id!r} does not exist")
                 part_ids.append(part_id)
             return await self._created(
                 request,
@@ -167,6 +176,7 @@ class TusEndpoints:
                     metadata_raw=_raw_metadata(h.get("upload-metadata")),
                     concat=concat,
                     part_ids=part_ids,
+                    owner_id=await self._new_owner(request, concat, h.get("upload-metadata")),
                 ),
                 with_offset=False,
             )
@@ -191,6 +201,7 @@ class TusEndpoints:
             content_length=content_length if has_body else None,
             checksum=checksum,
             concat=concat,
+            owner_id=await self._new_owner(request, concat, metadata_raw),
         )
         return await self._created(request, upload, with_offset=has_body)
 
@@ -276,6 +287,38 @@ class TusEndpoints:
         headers["Content-Length"] = str(end - start + 1 if size else 0)
         body = store.read(upload.storage_key, start, end, upload.storage_state) if size else _empty()
         return StreamingResponse(body, status_code=status, headers=headers, media_type=media)
+
+    # --- authorization (only with TUSPORTAL_AUTH=required) -------------------------------
+
+    async def _owned(self, request: Request, upload_id: str) -> bool:
+        """May the caller see this upload? Unknown ids answer False, like someone else's."""
+        who = principal(request)
+        if who is None or who.is_admin:
+            return True
+        known, owner = self.owners.get(upload_id)
+        if not known:
+            upload = await self.service.uploads.get(upload_id)
+            if upload is None:
+                return False
+            owner = upload.owner_id
+            self.owners.put(upload_id, owner)
+        return owner is not None and owner == who.user_id
+
+    async def _new_owner(
+        self, request: Request, concat: protocol.Partial | protocol.Final | None, metadata_raw: str | None
+    ) -> str | None:
+        """The owner of a new upload; a file may only join a batch its owner can see."""
+        who = principal(request)
+        if who is None:
+            return None
+        batches = self.service.batches
+        if not who.is_admin and batches is not None and not isinstance(concat, protocol.Partial):
+            batch_id = protocol.metadata_text(protocol.parse_metadata(metadata_raw)).get("batch")
+            if batch_id is not None:
+                batch = await batches.batches.get(batch_id)
+                if batch is not None and batch.owner_id != who.user_id:
+                    raise BatchNotJoinable(f"unknown batch {batch_id!r}")  # as for an unknown id
+        return who.user_id
 
     # --- helpers -------------------------------------------------------------------------
 
