@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from tusportal import accounts_cli, metrics
+from tusportal import accounts_cli, metrics, profiles
 from tusportal.errors import TusError
 from tusportal.events import commands as event_commands
 from tusportal.events.hooks import PreCreateHook
@@ -388,8 +388,12 @@ def main(argv: list[str] | None = None) -> int:
         if value is not None:
             overrides[name] = value
     settings = Settings(**overrides)
-    configure_logging(settings.log_format, settings.log_level)
+    configure_logging(profiles.log_format(settings), settings.log_level)
     if args.command == "serve":
+        refused = profiles.unsafe_setting(settings)
+        if refused is not None:
+            print(f"tusportal: {refused}", file=sys.stderr)
+            return 2
         return cmd_serve(settings)
     if args.command == "migrate":
         return cmd_migrate(settings)

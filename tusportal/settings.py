@@ -14,6 +14,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="TUSPORTAL_", extra="ignore")
 
+    # profile (docs/operations.md, "Profiles")
+    env: Literal["development", "production"] = Field(
+        "development", description="production: JSON logs, and refuses unsafe settings at start-up"
+    )
+
     # where things live
     data_dir: Path = Field(Path(".tusportal"), description="Embedded PostgreSQL and local files")
     database_url: str | None = Field(None, description="PostgreSQL URL; embedded server when unset")
