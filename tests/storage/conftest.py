@@ -286,6 +286,19 @@ class StatefulStore:
         await self.inner.delete(key, state or self.states.get(key))
         self.states.pop(key, None)
 
+    async def concatenate(
+        self, key: str, parts: list[tuple[str, StoreState | None]], pause: float = 0.0
+    ) -> StoreState | None:
+        # the service concatenates finished (completed) partial uploads only
+        completed = []
+        for part, state in parts:
+            state = state or self.states.get(part)
+            if not (state or {}).get("complete"):
+                state = await self.make_durable(part, state)
+            completed.append((part, state))
+        self.states[key] = await self.inner.concatenate(key, completed, pause)
+        return self.states[key]
+
     async def read(
         self, key: str, start: int, end: int, state: StoreState | None = None
     ) -> AsyncIterator[bytes]:

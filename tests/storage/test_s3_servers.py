@@ -182,3 +182,24 @@ def test_readiness_reports_the_bucket(pair) -> None:
     r = httpx.get(a.base + "/readyz", timeout=10)
     assert r.status_code == 200, r.text
     assert "ok" in r.text
+
+
+def test_conformance_suite_passes_on_s3(server_factory, s3_server, s3_bucket) -> None:
+    """The black-box tus suite, concatenation included, against a server that stores in S3."""
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**s3_server.env(s3_bucket), "TUSPORTAL_MAX_SIZE": str(1 << 30)}
+    server = server_factory(env)
+    root = Path(__file__).resolve().parents[2]
+    args = ["conformance", "--tus-url", server.url, "-q", "-rs", "-p", "no:cacheprovider"]
+    out = subprocess.run(
+        [sys.executable, "-m", "pytest", *args], cwd=root, capture_output=True, text=True, timeout=900
+    )
+    server.stop(timeout=10)
+    assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
+    summary = out.stdout.strip().splitlines()[-1]
+    assert int(re.search(r"(\d+) passed", summary).group(1)) >= 130, summary  # type: ignore[union-attr]
+    assert "skipped" not in summary, summary

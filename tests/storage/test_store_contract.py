@@ -23,8 +23,6 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     if request.param == "s3":
         # a real S3 server (tests/storage/conftest.py); `stateful` keeps each key's storage state
         # as the service does, and completes an object before it is read
-        if request.function.__name__ == "test_concatenate_builds_the_parts_in_order_and_repeats":
-            pytest.skip("S3 concatenation (server-side part copy) is a later issue")
         return request.getfixturevalue("s3_contract_store")  # type: ignore[no-any-return]
     return LocalStore(tmp_path / "files", batch_bytes=64 * 1024)
 

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import TypeVar
+from urllib.parse import quote
 
 import structlog
 import urllib3
@@ -255,6 +256,21 @@ class S3Client:
             "upload_part",
             lambda: self.minio._upload_part(self.bucket, name, data, None, upload_id, number),
         )
+
+    def upload_part_copy(
+        self, name: str, upload_id: str, number: int, source: str, start: int, length: int
+    ) -> str:
+        """UploadPartCopy: a part made on the server from a byte range of another object."""
+        headers = {
+            "x-amz-copy-source": quote(f"/{self.bucket}/{source}"),
+            "x-amz-copy-source-range": f"bytes={start}-{start + length - 1}",
+        }
+
+        def run() -> str:
+            etag, _ = self.minio._upload_part_copy(self.bucket, name, upload_id, number, dict(headers))
+            return str(etag)
+
+        return self._call("upload_part_copy", run)
 
     def complete_multipart_upload(self, name: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
         tries = 0

@@ -28,7 +28,9 @@ from tusportal.storage.base import Hasher, StoreState
 from tusportal.storage.s3.aio import AsyncS3, joined
 from tusportal.storage.s3.client import RetryPolicy, S3Client, StorageInconsistent, minio_client
 from tusportal.storage.s3.layout import Layout, Part, Piece, restore_pieces
+from tusportal.storage.s3.sizing import MAX_PART_SIZE as MAX_COPY
 from tusportal.storage.s3.sizing import MIB, clamp_part_size
+from tusportal.storage.s3.sizing import MIN_PART_SIZE as MIN_PART
 from tusportal.storage.s3.writer import S3Writer, WriterConfig
 
 log = structlog.get_logger(__name__)
@@ -205,6 +207,72 @@ class S3Store:
             length=layout.length,
             content_type=layout.content_type,
         ).to_state()
+
+    # --- Concatenator --------------------------------------------------------------------
+
+    async def concatenate(
+        self, key: str, parts: list[tuple[str, StoreState | None]], pause: float = 0.0
+    ) -> StoreState | None:
+        """Build the final object from completed objects in one multipart upload: ranges of at
+        least the 5 MiB part minimum are copied on the server (UploadPartCopy); shorter runs are
+        downloaded and joined with their neighbours into a part. The object appears only at
+        CompleteMultipartUpload, so a crash never leaves it half made; a retry starts over and
+        aborts what the crashed attempt left."""
+        target = self.object_name(key)
+        layouts = [self._layout(part, state) for part, state in parts]
+        sources = [(layout.object, layout.size) for layout in layouts]
+        total = sum(size for _, size in sources)
+        s3, client = self._s3, self.client
+        if total < MIN_PART:
+            datas = [await s3.run(client.get_range, name, 0, size) for name, size in sources if size]
+            body = await s3.run(joined, datas, [])
+            await s3.run(client.put_object, target, body, None)
+        else:
+            upload_id = await s3.run(client.create_multipart_upload, target, None)
+            done: list[tuple[int, str]] = []
+            buffer: list[bytes] = []
+            buffered = 0
+
+            async def flush_buffer() -> None:
+                nonlocal buffer, buffered
+                body = await s3.run(joined, buffer, [])
+                number = len(done) + 1
+                done.append((number, await s3.run(client.upload_part, target, upload_id, number, body)))
+                buffer, buffered = [], 0
+
+            for index, (name, size) in enumerate(sources):
+                start = 0
+                if buffered and size:
+                    # top the buffer up to a valid part from the head of this source
+                    take = min(size, max(MIN_PART - buffered, 0))
+                    buffer.append(await s3.run(client.get_range, name, 0, take))
+                    buffered += take
+                    start = take
+                    if buffered >= MIN_PART:
+                        await flush_buffer()
+                while size - start >= MIN_PART:
+                    length = min(size - start, MAX_COPY)
+                    if size - start - length and size - start - length < MIN_PART:
+                        length = size - start - MIN_PART  # leave a valid last piece of this source
+                    number = len(done) + 1
+                    copy = client.upload_part_copy
+                    done.append((number, await s3.run(copy, target, upload_id, number, name, start, length)))
+                    start += length
+                if start < size:
+                    buffer.append(await s3.run(client.get_range, name, start, size - start))
+                    buffered += size - start
+                    if buffered >= MIN_PART or index == len(sources) - 1:
+                        await flush_buffer()
+                if pause:
+                    await asyncio.sleep(pause)
+            if buffered:
+                await flush_buffer()
+            await s3.run(client.complete_multipart_upload, target, upload_id, done)
+        # a crashed earlier attempt may have left an in-progress multipart upload
+        for stale in await s3.run(client.list_multipart_uploads, target):
+            await s3.run(client.abort_multipart_upload, target, stale)
+        log.info("s3_concatenated", key=key, parts=len(parts), size=total)
+        return Layout(object=target, complete=True, object_size=total, length=total).to_state()
 
     # --- Terminator, RangeReader --------------------------------------------------------
 
