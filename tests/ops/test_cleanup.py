@@ -28,6 +28,7 @@ from events_support import (  # noqa: E402
     worker_factory,  # noqa: F401 - pytest fixture
 )
 from events_support import receiver as receiver  # noqa: E402 - pytest fixture
+from test_scale_out import s3_server as s3_server  # noqa: E402 - pytest fixture (SeaweedFS)
 
 TUS = {"Tus-Resumable": "1.0.0"}
 
@@ -90,6 +91,33 @@ def test_leftover_bytes_of_terminated_uploads_are_removed_once(server_factory: A
     again = cleanup(server)
     assert "removed leftover bytes of 0 terminated" in again.stdout
     server.stop()
+
+
+def test_leftovers_on_s3_include_pending_pieces_and_multipart_uploads(
+    server_factory: Any, s3_server: Any
+) -> None:
+    bucket = s3_server.new_bucket()
+    env = {**s3_server.env(bucket), "TUSPORTAL_S3_PART_SIZE": str(5 * 1024 * 1024)}
+    server = server_factory(env)
+    mib = 1024 * 1024
+    r = httpx.post(server.url, headers={**TUS, "Upload-Length": str(20 * mib)})
+    location = r.headers["location"]
+    octet = {**TUS, "Content-Type": "application/offset+octet-stream", "Upload-Offset": "0"}
+    assert (
+        httpx.patch(location, content=os.urandom(7 * mib + 5), headers=octet, timeout=60).status_code == 204
+    )
+    assert s3_server.multipart_uploads(bucket) and s3_server.objects(bucket)
+    server.stop()
+    upload_id = location.rstrip("/").rsplit("/", 1)[1]
+    sql(
+        server,
+        "UPDATE uploads SET state = 'terminated', updated_at = now() - interval '1 hour' WHERE id = %s",
+        (upload_id,),
+    )
+    run = cleanup(server, env=env)
+    assert logged(run, "cleanup_leftovers_removed")["upload_ids"] == [upload_id]
+    assert s3_server.objects(bucket) == []
+    assert s3_server.multipart_uploads(bucket) == []
 
 
 def test_events_past_retention_go_with_their_deliveries(server_factory: Any, receiver: Receiver) -> None:
