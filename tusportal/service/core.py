@@ -46,8 +46,10 @@ from tusportal.protocol import (
     Final,
     Metadata,
     Partial,
+    filename_and_type,
     metadata_text,
     new_hasher,
+    safe_content_type,
     serialize_metadata,
 )
 from tusportal.protocol import Hasher as DigestHasher
@@ -57,7 +59,7 @@ from tusportal.service.hashing import RunningHashes, Sha256
 from tusportal.state.locks import LockManager
 from tusportal.state.outbox import NewEvent
 from tusportal.state.uploads import Upload, UploadRepository
-from tusportal.storage.base import RangeReader, Store, StoreState, Terminator, Writer
+from tusportal.storage.base import Describer, RangeReader, Store, StoreState, Terminator, Writer
 
 log = structlog.get_logger(__name__)
 
@@ -169,9 +171,17 @@ class UploadService:
         key = upload_id
         written = 0
         state: StoreState | None = None
+        if isinstance(self.store, Describer):
+            _, content_type = filename_and_type(metadata)
+            state = self.store.describe(
+                key,
+                None,
+                length=length,
+                content_type=safe_content_type(content_type) if content_type else None,
+            )
         running = hashlib.sha256() if kind is None else None
         if body is not None:
-            writer, hasher = self._writer(key, 0, checksum, None, running)
+            writer, hasher = self._writer(key, 0, checksum, None if state is None else state, running)
             try:
                 stream = await self._pump(body, writer, self._limit(length, 0), None, None)
                 written = await writer.flush()
@@ -180,14 +190,14 @@ class UploadService:
                     await writer.flush(fsync=True)
             finally:
                 await writer.close()
-            state = writer.state
+            state = writer.state or state
             if stream.overflow:
                 await self._discard(key, state)
                 raise BodyExceedsLength()
             if checksum is not None and not self._verified(checksum, hasher, stream, content_length):
                 await self._discard(key, state)
                 raise ChecksumMismatch()
-        elif length == 0:
+        elif length == 0 and state is None:
             state = await self.store.create(key)
         finished = kind != "final" and length is not None and written == length
         if finished:
@@ -326,6 +336,8 @@ class UploadService:
                     self._check_size(declared_length)
                     new_length = length = declared_length
             current, state = await self._reconcile(upload)
+            if new_length is not None and isinstance(self.store, Describer):
+                state = self.store.describe(upload.storage_key, state, length=new_length)
             if offset != current:
                 raise OffsetMismatch(f"Upload-Offset {offset} does not match the current offset {current}")
             if length is not None and length < current:

@@ -110,5 +110,20 @@ class Concatenator(Protocol):
 
 
 @runtime_checkable
+class Describer(Protocol):
+    def describe(
+        self,
+        key: str,
+        state: StoreState | None,
+        *,
+        length: int | None = None,
+        content_type: str | None = None,
+    ) -> StoreState:
+        """Tell the store what it may plan with: the upload's length (once known) and the
+        content type its object should carry. Pure: returns the new state, does no I/O."""
+        ...
+
+
+@runtime_checkable
 class LocalFiles(Protocol):
     def path(self, key: str) -> Path: ...
