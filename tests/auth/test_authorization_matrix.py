@@ -273,3 +273,23 @@ def test_a_revoked_token_stops_working_within_the_cache_time(portal: Portal) -> 
     refused = httpx.post(portal.base + "/files/", headers=headers)
     assert refused.status_code == 401
     assert 'error="invalid_token"' in refused.headers["WWW-Authenticate"]
+
+
+def test_webhooks_get_only_their_owners_events(portal: Portal) -> None:
+    hooks = {}
+    for who in ("owner", "other", "admin"):
+        with portal.client(who) as c:
+            made = c.post("/api/webhooks", json={"url": "http://127.0.0.1:9/hook", "event_types": ["*"]})
+            hooks[who] = made.json()["id"]
+    with portal.client("owner") as c:
+        assert c.post("/files/", headers={**TUS, "Upload-Length": "0"}).status_code == 201
+
+    def deliveries(who: str) -> int:
+        with portal.client(who) as c:
+            return len(c.get(f"/api/webhooks/{hooks[who]}/deliveries").json()["deliveries"])
+
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and not (deliveries("owner") and deliveries("admin")):
+        time.sleep(0.2)
+    assert deliveries("owner") >= 1 and deliveries("admin") >= 1
+    assert deliveries("other") == 0

@@ -202,17 +202,20 @@ class WebhookRepository:
         """One statement: mark the events dispatched and create one delivery per matching enabled
         subscription, already claimed for its first attempt. Returns those claims, and the ids of
         pending deliveries of these events that existed before (a dispatch that runs again after a
-        crash), for the deliver actor."""
+        crash), for the deliver actor. A subscription with an owner gets only that owner's events,
+        unless the owner is an admin; one without an owner (made with auth off) gets every event."""
         rows = await self.db.fetchall(
             "WITH ev AS ("
             "  UPDATE events SET dispatched_at = now() WHERE id = ANY(%(ids)s::uuid[])"
-            "  RETURNING id, type, subject, time, data"
+            "  RETURNING id, type, subject, time, data, owner_id"
             "), created AS ("
             "  INSERT INTO webhook_deliveries"
             "  (event_id, subscription_id, attempts, last_attempt_at, lease_until)"
             "  SELECT ev.id, s.id, 1, now(), now() + make_interval(secs => %(lease)s)"
             "  FROM ev JOIN webhook_subscriptions s"
             "    ON s.enabled AND (ev.type = ANY(s.event_types) OR '*' = ANY(s.event_types))"
+            "    AND (s.owner_id IS NULL OR s.owner_id = ev.owner_id"
+            "      OR EXISTS (SELECT 1 FROM users u WHERE u.id = s.owner_id AND u.is_admin))"
             "  ORDER BY ev.id, s.id"
             "  ON CONFLICT (event_id, subscription_id) DO NOTHING RETURNING id, event_id, subscription_id"
             ") SELECT c.id, s.url, s.secret, ev.id::text, ev.type, ev.subject, ev.time, ev.data"
