@@ -52,3 +52,4 @@ def test_user_and_token_from_the_cli_open_the_server(server_factory) -> None:
 
     unknown = tusportal(server, "token", "create", "--user", "nobody@example.com", "--name", "x")
     assert unknown.returncode == 1 and "no user" in unknown.stderr
+    server.stop()

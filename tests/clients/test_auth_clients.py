@@ -41,11 +41,12 @@ def add_user(database_url: str, email: str) -> str:
 @pytest.fixture(scope="module")
 def secured(server_factory):
     server = server_factory({"TUSPORTAL_AUTH": "required"})
-    return (
+    yield (
         server,
         add_user(server.database_url, "me@example.com"),
         add_user(server.database_url, "you@example.com"),
     )
+    server.stop()  # done with it: no idle server for the rest of the session
 
 
 def downloaded(url: str, token: str) -> bytes:
