@@ -108,4 +108,3 @@ class OwnerCache:
         if len(self._owners) >= self.max_entries:
             self._owners.clear()
         self._owners[key] = owner_id
-
