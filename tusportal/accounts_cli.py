@@ -34,6 +34,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     new.add_argument("--name", required=True, help="what the token is for")
     new.add_argument("--expires-days", type=float, help="the token stops working after N days")
     new.add_argument("--data-dir", type=Path)
+    listing = token_sub.add_parser("list", help="a user's tokens (never the tokens themselves)")
+    listing.add_argument("--user", required=True, help="the email of the tokens' owner")
+    listing.add_argument("--data-dir", type=Path)
+    revoke = token_sub.add_parser("revoke", help="revoke a token by its id (see `token list`)")
+    revoke.add_argument("token_id")
+    revoke.add_argument("--data-dir", type=Path)
 
 
 def read_password() -> str:
@@ -52,6 +58,17 @@ async def run(args: argparse.Namespace, accounts: AccountService, password: str 
             user = await accounts.create_user(args.email, password, is_admin=args.admin)
             role = "admin" if user.is_admin else "user"
             print(f"created {role} {user.email} ({user.id})")
+            return 0
+        if args.action == "list":
+            for t in await accounts.tokens_of(args.user):
+                state = "revoked" if t.revoked_at else "live"
+                expires = t.expires_at.isoformat() if t.expires_at else "never"
+                used = t.last_used_at.isoformat() if t.last_used_at else "never"
+                print(f"{t.id}\t{t.name}\t{state}\texpires {expires}\tlast used {used}")
+            return 0
+        if args.action == "revoke":
+            await accounts.revoke_token(args.token_id)
+            print(f"revoked {args.token_id}")
             return 0
         record, token = await accounts.create_token(
             args.user, name=args.name, expires_in_days=args.expires_days

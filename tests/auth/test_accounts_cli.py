@@ -50,6 +50,14 @@ def test_user_and_token_from_the_cli_open_the_server(server_factory) -> None:
     created = httpx.post(server.url, headers={**headers, "Authorization": f"Bearer {token}"})
     assert created.status_code == 201, created.text
 
+    listed = tusportal(server, "token", "list", "--user", "ops@example.com")
+    assert listed.returncode == 0 and "\tci\tlive\t" in listed.stdout and token not in listed.stdout
+    token_id = listed.stdout.split("\t", 1)[0]
+    assert tusportal(server, "token", "revoke", token_id).returncode == 0
+    again_revoked = tusportal(server, "token", "revoke", token_id)
+    assert again_revoked.returncode == 1 and "no such live token" in again_revoked.stderr
+    assert "\tci\trevoked\t" in tusportal(server, "token", "list", "--user", "ops@example.com").stdout
+
     unknown = tusportal(server, "token", "create", "--user", "nobody@example.com", "--name", "x")
     assert unknown.returncode == 1 and "no user" in unknown.stderr
     server.stop()

@@ -29,6 +29,12 @@ class UserNotFound(TusError):
     message = "no such user"
 
 
+class TokenNotFound(TusError):
+    status = 404
+    code = "token_not_found"
+    message = "no such live token"
+
+
 def check_email(email: str) -> str:
     email = email.strip().lower()
     local, _, domain = email.partition("@")
@@ -79,6 +85,19 @@ class AccountService:
         )
         log.info("token_created", user_id=user.id, token_id=record.id)
         return record, fresh.token
+
+    async def tokens_of(self, email: str) -> list[ApiToken]:
+        user = await self.accounts.user_by_email(email)
+        if user is None:
+            raise UserNotFound(f"no user with the email {email!r}")
+        return await self.accounts.tokens_of(user.id)
+
+    async def revoke_token(self, token_id: str, *, user_id: str | None = None) -> None:
+        """Revoke a live token (only one of `user_id`'s, when given); servers stop accepting it
+        within their cache time."""
+        if not await self.accounts.revoke_token(token_id, user_id=user_id):
+            raise TokenNotFound()
+        log.info("token_revoked", token_id=token_id)
 
     async def principal_for_token(self, token: str) -> auth.Principal | None:
         """The user a live token belongs to, or None (malformed, unknown, revoked or expired)."""
