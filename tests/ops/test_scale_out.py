@@ -135,7 +135,7 @@ def run_one(i: int, servers: list[Any], batch_id: str, concat: bool) -> Sent:
                 client, second.url, {"Upload-Concat": "final;" + " ".join(paths), "Upload-Metadata": meta}
             )
         elif kind == "parallel":
-            # the store cannot concatenate (S3, docs/s3.md): the server says so before any byte is
+            # a store that cannot concatenate: the server says so before any byte is
             # stored, and the client sends the file in one upload of deferred length instead
             r = client.post(first.url, headers={**TUS, "Upload-Length": "1", "Upload-Concat": "partial"})
             assert r.status_code == 400 and "concatenation" in r.text, r.text
