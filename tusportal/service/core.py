@@ -274,11 +274,16 @@ class UploadService:
 
     # --- reading state -----------------------------------------------------------------
 
-    async def head(self, upload_id: str) -> Upload:
+    async def _live(self, upload_id: str) -> Upload:
+        """The upload, unless it does not exist, was terminated (404) or expired (410)."""
         upload = await self.uploads.get(upload_id)
         if upload is None:
             raise UploadNotFound()
         self._check_live(upload)
+        return upload
+
+    async def head(self, upload_id: str) -> Upload:
+        upload = await self._live(upload_id)
         if upload.locked:
             # a PATCH is open: ask it to save and let go, so the offset we report is current
             upload, token = await self.locks.acquire(upload_id)
@@ -298,10 +303,7 @@ class UploadService:
         return upload
 
     async def download(self, upload_id: str) -> Upload:
-        upload = await self.uploads.get(upload_id)
-        if upload is None:
-            raise UploadNotFound()
-        self._check_live(upload)
+        upload = await self._live(upload_id)
         if upload.concat_kind == "partial":
             raise UploadNotFound("partial uploads are not files; download the final upload")
         if not upload.finished:
