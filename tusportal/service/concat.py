@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from tusportal.errors import InvalidFinal, PartialNotFound, TusError, UploadLocked, UploadTooLarge
+from tusportal.errors import InvalidFinal, PartialNotFound, TusError, UploadLocked
 from tusportal.state.uploads import Upload
 from tusportal.storage.base import Concatenator, Terminator
 
@@ -157,6 +157,3 @@ class Concatenation:
                     await self.service.store.delete(part.storage_key, part.storage_state)
                 removed.append(part.id)
         return removed
-
-
-__all__ = ["Concatenation", "UploadTooLarge"]

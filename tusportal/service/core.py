@@ -297,8 +297,7 @@ class UploadService:
         if upload.state == "active" and upload.offset:
             held = await self.store.size(upload.storage_key, upload.storage_state)
             if held < upload.offset:
-                log.warning("offset_lowered", upload_id=upload_id, committed=upload.offset, held=held)
-                await self.uploads.lower_offset(upload_id, held)
+                await self._lower_offset(upload, held)
                 upload = await self.uploads.get(upload_id) or upload
         return upload
 
@@ -492,10 +491,15 @@ class UploadService:
             state = await self.store.truncate(upload.storage_key, upload.offset, state) or state
             return upload.offset, state
         if held < upload.offset:
-            log.warning("offset_lowered", upload_id=upload.id, committed=upload.offset, held=held)
-            await self.uploads.lower_offset(upload.id, held)
+            await self._lower_offset(upload, held)
             return held, state
         return upload.offset, state
+
+    async def _lower_offset(self, upload: Upload, held: int) -> None:
+        """Storage lost committed bytes (a power cut before the page cache reached the disk):
+        never promise them again."""
+        log.warning("offset_lowered", upload_id=upload.id, committed=upload.offset, held=held)
+        await self.uploads.lower_offset(upload.id, held)
 
     def _file_uploaded(self, upload: Upload, sha256: str) -> NewEvent:
         base = self.config.download_base

@@ -110,8 +110,3 @@ class EmbeddedPostgres:
             self._server.cleanup()
         except Exception as exc:  # stopping is best effort; the next start joins a running server
             log.warning("embedded_postgres_stop_failed", error=str(exc)[:200])
-
-
-def connect_sync(url: str) -> psycopg.Connection[Any]:
-    with translate_errors():
-        return psycopg.connect(url, autocommit=True)

@@ -113,10 +113,6 @@ class LockManager:
             self._leases.pop(token, None)
             self._checkpoints.pop(token, None)
 
-    @property
-    def held_count(self) -> int:
-        return len(self._held)
-
     async def acquire(self, upload_id: str) -> tuple[Upload, str]:
         token = secrets.token_hex(12)
         upload = await self.uploads.acquire(upload_id, token)

@@ -322,15 +322,3 @@ class UploadRepository:
             conn,
         )
         return row is not None
-
-    async def terminated_with_bytes(self, limit: int = 500) -> list[Upload]:
-        rows = await self.db.fetchall(
-            f"SELECT {_COLUMNS} FROM uploads WHERE state IN ('terminated', 'expired')"
-            " ORDER BY updated_at LIMIT %s",
-            (limit,),
-        )
-        return [u for u in map(_row, rows) if u is not None]
-
-    async def known_ids(self, ids: list[str]) -> set[str]:
-        rows = await self.db.fetchall("SELECT id FROM uploads WHERE id = ANY(%s)", (ids,))
-        return {r[0] for r in rows}

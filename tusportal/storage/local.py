@@ -416,9 +416,6 @@ class LocalStore:
             raise _translate(exc) from exc
         return None
 
-    def keys(self) -> list[str]:
-        return [p.name for p in self.directory.iterdir() if _KEY.match(p.name)]
-
     def close(self) -> None:
         self._executor.shutdown(wait=True)
         self._hashing.shutdown(wait=True)
