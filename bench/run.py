@@ -23,15 +23,15 @@ import report
 import scenarios
 import uvloop
 from httpclient import BenchError
-from servers import RssSampler, Server, make_servers, node_binary
+from servers import RssSampler, Server, make_servers, node20_binary, node_binary
 
-ALL_SERVERS = ["tusportal", "tusportal-fsync", "peer", "ceiling"]
+ALL_SERVERS = ["tusportal", "tusportal-fsync", "peer", "peer-node20", "ceiling"]
 # Which servers run each scenario; the order of scenarios is the order they run in.
 PLAN = {
-    "a": ["tusportal", "tusportal-fsync", "peer", "ceiling"],
-    "d": ["tusportal", "peer"],
-    "b": ["tusportal", "tusportal-fsync", "peer", "ceiling"],
-    "c": ["tusportal", "peer", "ceiling"],
+    "a": ["tusportal", "tusportal-fsync", "peer", "peer-node20", "ceiling"],
+    "d": ["tusportal", "peer", "peer-node20"],
+    "b": ["tusportal", "tusportal-fsync", "peer", "peer-node20", "ceiling"],
+    "c": ["tusportal", "peer", "peer-node20", "ceiling"],
 }
 MIB, GIB = 1 << 20, 1 << 30
 FULL = {
@@ -206,6 +206,8 @@ def main(argv: list[str]) -> int:
     if "d" in args.only and "a" not in args.only:
         log("note: peak RSS during (a) is only reported when (a) runs")
     info = report.machine(node_binary())
+    if "peer-node20" in args.servers:
+        info["node20"] = report.version_of([node20_binary(), "--version"])
     config = {
         "rounds": args.rounds,
         "only": args.only,
@@ -234,6 +236,11 @@ def main(argv: list[str]) -> int:
         text = report.table(results, sizes)
         print()
         print(text, flush=True)
+        if "peer-node20" in args.servers:
+            node20 = report.table(results, sizes, "peer-node20")
+            text += "\n\nThe same against the peer on Node 20:\n\n" + node20
+            print("\nThe same against the peer on Node 20 (the issue's reference runtime):\n", flush=True)
+            print(node20, flush=True)
         print()
         print(f"CPU seconds during the timed part of a run (medians; {os.cpu_count()} CPUs):")
         print(report.cpu_table(results), flush=True)

