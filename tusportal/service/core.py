@@ -184,10 +184,10 @@ class UploadService:
             writer, hasher = self._writer(key, 0, checksum, None if state is None else state, running)
             try:
                 stream = await self._pump(body, writer, self._limit(length, 0), None, None)
-                written = await writer.flush()
-                finishing = length is not None and written == length and not stream.overflow
-                if written and (finishing or self.config.fsync_every_patch):
-                    await writer.flush(fsync=True)
+                # the remainder and the fsync of a finishing body in one storage job
+                finishing = length is not None and stream.received == length and not stream.overflow
+                sync = bool(stream.received) and not stream.overflow
+                written = await writer.flush(fsync=sync and (finishing or self.config.fsync_every_patch))
             finally:
                 await writer.close()
             state = writer.state or state
@@ -364,10 +364,12 @@ class UploadService:
                 )
             finally:
                 metrics.ACTIVE_PATCHES.dec()
-            written = await writer.flush()
+            # the remainder and, on completion, the fsync in one storage job (make_durable then
+            # skips the file)
+            completing = not stream.overflow and length is not None and current + stream.received == length
+            sync = bool(stream.received) and not stream.overflow
+            written = await writer.flush(fsync=sync and (completing or self.config.fsync_every_patch))
             complete = not stream.overflow and length is not None and current + written == length
-            if written and (complete or self.config.fsync_every_patch):
-                await writer.flush(fsync=True)  # on completion, make_durable then skips the file
             await writer.close()
             state = writer.state or state
             writer = None
