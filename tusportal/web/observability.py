@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import secrets
 import time
@@ -25,6 +26,9 @@ class RequestContext:
 
     def __init__(self, app: ASGIApp):
         self.app = app
+        # new ids: a random per-process prefix and a counter (unique without a syscall per request)
+        self._prefix = secrets.token_hex(5)
+        self._counter = itertools.count(1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -37,7 +41,7 @@ class RequestContext:
                 if _REQUEST_ID.match(text):
                     request_id = text
                 break
-        request_id = request_id or secrets.token_hex(8)
+        request_id = request_id or f"{self._prefix}{next(self._counter):06x}"
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         method = scope["method"] if scope["method"] in _METHODS else "OTHER"
