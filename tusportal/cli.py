@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from tusportal import accounts_cli, metrics, profiles
+from tusportal import accounts_cli, auth, metrics, profiles
 from tusportal.errors import TusError
 from tusportal.events import commands as event_commands
 from tusportal.events.hooks import PreCreateHook
@@ -25,12 +25,15 @@ from tusportal.logging import configure_logging
 from tusportal.service import BatchService, ServiceConfig, UploadService
 from tusportal.service.accounts import AccountService
 from tusportal.service.cleanup import Cleanup, CleanupReport, run_periodically
+from tusportal.service.sessions import SessionConfig, SessionService
 from tusportal.settings import Settings
 from tusportal.state import migrations, monitoring
 from tusportal.state.accounts import AccountRepository
 from tusportal.state.batches import BatchRepository
 from tusportal.state.db import Database, EmbeddedPostgres
 from tusportal.state.locks import LockManager
+from tusportal.state.login_failures import LoginFailureRepository
+from tusportal.state.sessions import SessionRepository
 from tusportal.state.uploads import UploadRepository
 from tusportal.storage.local import LocalStore
 
@@ -209,8 +212,26 @@ def create_asgi_app(settings: Settings, components: Components) -> Any:
         metrics_refresh=components.refresh_metrics,
         batches=components.batches,
         events=components.event_management,
-        accounts=AccountService(AccountRepository(components.db)) if settings.auth == "required" else None,
+        **account_services(settings, components.db),
     )
+
+
+def account_services(settings: Settings, db: Database) -> dict[str, Any]:
+    """The account and session services for create_app (none in anonymous mode)."""
+    if settings.auth != "required":
+        return {}
+    accounts = AccountService(AccountRepository(db))
+    config = SessionConfig(
+        idle_seconds=settings.session_idle_seconds,
+        absolute_seconds=settings.session_max_seconds,
+        limits=auth.LoginLimits(
+            per_account=settings.login_max_failures_per_account,
+            per_address=settings.login_max_failures_per_address,
+            window_seconds=settings.login_failure_window_seconds,
+        ),
+    )
+    sessions = SessionService(accounts, SessionRepository(db), LoginFailureRepository(db), config)
+    return {"accounts": accounts, "sessions": sessions}
 
 
 # --- commands ---------------------------------------------------------------------------
@@ -282,6 +303,7 @@ def cleanup_job(components: Components) -> Cleanup:
         components.db,
         components.service,
         event_retention_seconds=components.settings.event_retention_seconds,
+        login_window_seconds=components.settings.login_failure_window_seconds,
     )
 
 

@@ -5,8 +5,9 @@ development changes nothing. production:
 - logs JSON unless `TUSPORTAL_LOG_FORMAT` is set explicitly;
 - refuses to serve with unsafe settings: `unsafe_setting` names the first one, in one line, and
   `tusportal serve` exits with status 2. Refused today: anonymous mode (`TUSPORTAL_AUTH=none`) on a
-  non-local bind. CORS `*` is allowed: browsers upload from anywhere by design, and on a non-local
-  bind auth is required anyway.
+  non-local bind, and session cookies without the Secure attribute (`TUSPORTAL_AUTH=required` with
+  `TUSPORTAL_COOKIE_SECURE=false`). CORS `*` is allowed: browsers upload from anywhere by design,
+  and on a non-local bind auth is required anyway.
 
 Pure decisions on Settings; `cli.main` acts on them.
 """
@@ -46,5 +47,11 @@ def unsafe_setting(settings: Settings) -> str | None:
         return (
             f"TUSPORTAL_ENV=production refuses TUSPORTAL_AUTH=none (anonymous uploads) on the non-local"
             f" bind TUSPORTAL_HOST={settings.host}: set TUSPORTAL_AUTH=required, or bind 127.0.0.1"
+        )
+    if settings.auth == "required" and not settings.cookie_secure:
+        return (
+            "TUSPORTAL_ENV=production refuses insecure cookies (TUSPORTAL_COOKIE_SECURE=false) with"
+            " TUSPORTAL_AUTH=required: browsers would send the session cookie over plain HTTP; serve"
+            " HTTPS (a TLS proxy in front is fine) and set TUSPORTAL_COOKIE_SECURE=true"
         )
     return None

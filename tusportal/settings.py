@@ -46,7 +46,26 @@ class Settings(BaseSettings):
 
     # accounts (docs/operations.md, "Accounts and tokens")
     auth: Literal["none", "required"] = Field(
-        "none", description="none: anonymous; required: every request needs a Bearer API token"
+        "none", description="none: anonymous; required: every request needs a session or an API token"
+    )
+    registration: Literal["closed", "open"] = Field(
+        "closed", description="open: anyone may create an account at /register (auth required only)"
+    )
+    cookie_secure: bool = Field(
+        False, description="Mark cookies Secure (HTTPS only); production with auth required needs true"
+    )
+    session_idle_seconds: float = Field(86400.0, gt=0, description="A browser session unused this long ends")
+    session_max_seconds: float = Field(
+        7 * 86400.0, gt=0, description="A browser session ends this long after sign-in, used or not"
+    )
+    login_max_failures_per_account: int = Field(
+        5, ge=1, description="Failed sign-ins per account in one window before 429"
+    )
+    login_max_failures_per_address: int = Field(
+        50, ge=1, description="Failed sign-ins per client address (IPv6: per /64) in one window before 429"
+    )
+    login_failure_window_seconds: float = Field(
+        900.0, gt=0, description="The window failed sign-ins are counted in (and blocked for)"
     )
 
     # protocol

@@ -69,6 +69,7 @@ class Owned:
     partial: str
     batch: str
     webhook: str
+    token: str  # the id of an API token of the owner
 
 
 def path_of(location: str) -> str:
@@ -84,7 +85,8 @@ def owned(portal: Portal) -> Owned:
         webhook = c.post(
             "/api/webhooks", json={"url": "http://127.0.0.1:9/hook", "event_types": ["*"], "enabled": False}
         )
-    for r in (upload, finished, partial, batch, webhook):
+        token = c.post("/api/tokens", json={"name": "owned"})
+    for r in (upload, finished, partial, batch, webhook, token):
         assert r.status_code == 201, r.text
     return Owned(
         path_of(upload.headers["Location"]),
@@ -92,6 +94,7 @@ def owned(portal: Portal) -> Owned:
         path_of(partial.headers["Location"]),
         batch.json()["id"],
         webhook.json()["id"],
+        token.json()["id"],
     )
 
 
@@ -165,6 +168,26 @@ MATRIX: dict[str, tuple[Request, tuple[int, int, int, int]]] = {
         (401, 404, 404, 404),
     ),
     "GET /api/events": (lambda c, o: c.get("/api/events"), (401, 200, 200, 200)),
+    # accounts: the JSON API (anonymous: 401) and the pages (anonymous GET: 303 to /login)
+    "GET /api/me": (lambda c, o: c.get("/api/me"), (401, 200, 200, 200)),
+    "GET /api/tokens": (lambda c, o: c.get("/api/tokens"), (401, 200, 200, 200)),
+    "POST /api/tokens": (lambda c, o: c.post("/api/tokens", json={"name": "n"}), (401, 201, 201, 201)),
+    "DELETE /api/tokens/{id}": (lambda c, o: c.delete(f"/api/tokens/{o.token}"), (401, 204, 404, 204)),
+    "GET /login": (lambda c, o: c.get("/login"), (200, 303, 303, 303)),
+    "GET /register (closed)": (lambda c, o: c.get("/register"), (404, 404, 404, 404)),
+    "POST /logout": (lambda c, o: c.post("/logout"), (303, 303, 303, 303)),
+    "GET /account": (lambda c, o: c.get("/account"), (303, 200, 200, 200)),
+    "POST /account/password (wrong current)": (
+        lambda c, o: c.post(
+            "/account/password",
+            data={"current_password": "wrong!", "new_password": "n" * 9, "new_password_again": "n" * 9},
+        ),
+        (401, 400, 400, 400),
+    ),
+    "GET /tokens": (lambda c, o: c.get("/tokens"), (303, 200, 200, 200)),
+    "POST /tokens": (lambda c, o: c.post("/tokens", data={"name": "page"}), (401, 200, 200, 200)),
+    # the page revokes one's own tokens only (admins revoke others' through the API)
+    "POST /tokens/{id}/revoke": (lambda c, o: c.post(f"/tokens/{o.token}/revoke"), (401, 303, 404, 404)),
     "OPTIONS /files/": (lambda c, o: c.options("/files/"), (204, 204, 204, 204)),
     "GET /healthz": (lambda c, o: c.get("/healthz"), (200, 200, 200, 200)),
 }

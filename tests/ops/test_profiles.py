@@ -52,7 +52,9 @@ def test_production_anonymous_on_loopback_starts(server_factory: Any) -> None:
 
 
 def test_production_with_auth_required_is_not_refused_on_any_bind() -> None:
-    settings = Settings(env="production", auth="required", host="0.0.0.0", cors_origins="*")
+    settings = Settings(
+        env="production", auth="required", host="0.0.0.0", cors_origins="*", cookie_secure=True
+    )
     assert profiles.unsafe_setting(settings) is None
 
 

@@ -1,4 +1,4 @@
-"""AccountService: users and API tokens, for the CLI, the web middleware and (later) the UI and API.
+"""AccountService: users and API tokens, for the CLI, the web middleware, the UI and the JSON API.
 
 Hashing and permission rules are pure functions in tusportal.auth; the SQL is in state/accounts.py.
 """
@@ -66,10 +66,16 @@ class AccountService:
     async def create_token(
         self, email: str, *, name: str, expires_in_days: float | None = None
     ) -> tuple[ApiToken, str]:
-        """A new token for the user; returns its record and the token, which is never shown again."""
+        """A new token for the user with this email (the CLI); see `create_token_for`."""
         user = await self.accounts.user_by_email(email)
         if user is None:
             raise UserNotFound(f"no user with the email {email!r}")
+        return await self.create_token_for(user.id, name=name, expires_in_days=expires_in_days)
+
+    async def create_token_for(
+        self, user_id: str, *, name: str, expires_in_days: float | None = None
+    ) -> tuple[ApiToken, str]:
+        """A new token for the user; returns its record and the token, which is never shown again."""
         name = name.strip()
         if not name or len(name) > 200:
             raise InvalidRequestBody("a token needs a name of 1 to 200 characters")
@@ -78,13 +84,19 @@ class AccountService:
         fresh = auth.new_token()
         record = await self.accounts.create_token(
             "tok_" + secrets.token_urlsafe(9),
-            user_id=user.id,
+            user_id=user_id,
             name=name,
             token_hash=fresh.token_hash,
             expires_in_days=expires_in_days,
         )
-        log.info("token_created", user_id=user.id, token_id=record.id)
+        log.info("token_created", user_id=user_id, token_id=record.id)
         return record, fresh.token
+
+    async def tokens_for(self, user_id: str | None) -> list[ApiToken]:
+        """The tokens of one user; every user's when `user_id` is None (an admin's listing)."""
+        if user_id is None:
+            return await self.accounts.all_tokens()
+        return await self.accounts.tokens_of(user_id)
 
     async def tokens_of(self, email: str) -> list[ApiToken]:
         user = await self.accounts.user_by_email(email)

@@ -8,10 +8,13 @@ One run, in order:
 3. delete bytes that terminated or expired uploads left behind (a crash or storage outage between
    the state change and the delete), claimed in `state/retention.py`;
 4. delete events older than `TUSPORTAL_EVENT_RETENTION_SECONDS` whose deliveries are all
-   delivered or dead, with their deliveries and attempts.
+   delivered or dead, with their deliveries and attempts;
+5. delete expired browser sessions, API tokens that expired or were revoked, and login-throttle
+   counters whose window is over.
 
 Each step logs what it removed (`cleanup_uploads_expired`, `cleanup_partials_removed`,
-`cleanup_leftovers_removed`, `cleanup_events_removed`), and the run ends with `cleanup_finished`.
+`cleanup_leftovers_removed`, `cleanup_events_removed`, `cleanup_accounts_removed`), and the run ends
+with `cleanup_finished`.
 A dry run changes nothing and reports what a run would remove. Only one run happens at a time across
 all processes; a run that finds another in progress is skipped (`cleanup_skipped`).
 """
@@ -27,7 +30,10 @@ import structlog
 
 from tusportal.service.core import UploadService
 from tusportal.state import retention
+from tusportal.state.accounts import AccountRepository
 from tusportal.state.db import Database
+from tusportal.state.login_failures import LoginFailureRepository
+from tusportal.state.sessions import SessionRepository
 from tusportal.storage.base import Terminator
 
 log = structlog.get_logger(__name__)
@@ -47,6 +53,9 @@ class CleanupReport:
     events: int = 0
     deliveries: int = 0
     attempts: int = 0
+    sessions: int = 0
+    tokens: list[str] = field(default_factory=list)
+    login_counters: int = 0
 
     def summary(self) -> str:
         if self.skipped:
@@ -61,6 +70,10 @@ class CleanupReport:
             *(f"  {i}" for i in self.leftovers),
             f"{would} {self.events} event(s) past retention,"
             f" with {self.deliveries} delivery(ies) and {self.attempts} attempt(s)",
+            f"{would} {self.sessions} expired session(s)",
+            f"{would} {len(self.tokens)} expired or revoked API token(s)",
+            *(f"  {i}" for i in self.tokens),
+            f"{would} {self.login_counters} lapsed login-throttle counter(s)",
         ]
         return "\n".join(lines)
 
@@ -73,11 +86,13 @@ class Cleanup:
         *,
         event_retention_seconds: float,
         leftover_grace_seconds: float = LEFTOVER_GRACE_SECONDS,
+        login_window_seconds: float = 900.0,
     ):
         self.db = db
         self.service = service
         self.event_retention_seconds = event_retention_seconds
         self.leftover_grace_seconds = leftover_grace_seconds
+        self.login_window_seconds = login_window_seconds
 
     async def run(self, *, dry_run: bool = False) -> CleanupReport:
         report = CleanupReport(dry_run=dry_run)
@@ -105,6 +120,15 @@ class Cleanup:
                 deliveries=report.deliveries,
                 attempts=report.attempts,
                 retention_seconds=self.event_retention_seconds,
+                dry_run=dry_run,
+            )
+            await self._accounts(report)
+            log.info(
+                "cleanup_accounts_removed",
+                sessions=report.sessions,
+                tokens=len(report.tokens),
+                token_ids=report.tokens,
+                login_counters=report.login_counters,
                 dry_run=dry_run,
             )
         log.info(
@@ -139,6 +163,18 @@ class Cleanup:
                 removed.append(upload.id)
             if len(claimed) < BATCH:
                 return removed
+
+    async def _accounts(self, report: CleanupReport) -> None:
+        sessions, tokens = SessionRepository(self.db), AccountRepository(self.db)
+        counters, window = LoginFailureRepository(self.db), self.login_window_seconds
+        if report.dry_run:
+            report.sessions = await sessions.expired_count()
+            report.tokens = await tokens.dead_tokens()
+            report.login_counters = await counters.lapsed_count(window_seconds=window)
+            return
+        report.sessions = await sessions.remove_expired()
+        report.tokens = await tokens.remove_dead_tokens()
+        report.login_counters = await counters.remove_lapsed(window_seconds=window)
 
     async def _events(self, report: CleanupReport) -> None:
         retention_seconds = self.event_retention_seconds

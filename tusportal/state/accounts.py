@@ -9,7 +9,8 @@ from typing import Any
 
 from tusportal.state.db import Database
 
-_USER = "id, email, password_hash, is_admin, created_at"
+USER_COLUMNS = "id, email, password_hash, is_admin, created_at"
+_DEAD = "revoked_at IS NOT NULL OR expires_at <= now()"
 _TOKEN = "id, user_id, name, created_at, expires_at, revoked_at, last_used_at"
 
 
@@ -52,16 +53,18 @@ class AccountRepository:
         return _user(
             await self.db.fetchone(
                 f"INSERT INTO users (id, email, password_hash, is_admin) VALUES (%s, lower(%s), %s, %s)"
-                f" ON CONFLICT (email) DO NOTHING RETURNING {_USER}",
+                f" ON CONFLICT (email) DO NOTHING RETURNING {USER_COLUMNS}",
                 (user_id, email, password_hash, is_admin),
             )
         )
 
     async def user_by_email(self, email: str) -> User | None:
-        return _user(await self.db.fetchone(f"SELECT {_USER} FROM users WHERE email = lower(%s)", (email,)))
+        return _user(
+            await self.db.fetchone(f"SELECT {USER_COLUMNS} FROM users WHERE email = lower(%s)", (email,))
+        )
 
     async def user_by_id(self, user_id: str) -> User | None:
-        return _user(await self.db.fetchone(f"SELECT {_USER} FROM users WHERE id = %s", (user_id,)))
+        return _user(await self.db.fetchone(f"SELECT {USER_COLUMNS} FROM users WHERE id = %s", (user_id,)))
 
     async def set_password(self, user_id: str, password_hash: str) -> bool:
         count = await self.db.execute(
@@ -95,6 +98,10 @@ class AccountRepository:
         )
         return [ApiToken(*r) for r in rows]
 
+    async def all_tokens(self) -> list[ApiToken]:
+        rows = await self.db.fetchall(f"SELECT {_TOKEN} FROM api_tokens ORDER BY created_at, id")
+        return [ApiToken(*r) for r in rows]
+
     async def revoke_token(self, token_id: str, *, user_id: str | None = None) -> bool:
         """Revoke a token (of `user_id` only, when given); False when there is no such live token."""
         count = await self.db.execute(
@@ -111,8 +118,19 @@ class AccountRepository:
                 "WITH used AS (UPDATE api_tokens SET last_used_at = now() WHERE token_hash = %s"
                 " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
                 " RETURNING user_id)"
-                f" SELECT {', '.join('u.' + c.strip() for c in _USER.split(','))}"
+                f" SELECT {', '.join('u.' + c.strip() for c in USER_COLUMNS.split(','))}"
                 " FROM users u JOIN used ON used.user_id = u.id",
                 (token_hash,),
             )
         )
+
+    # --- cleanup --------------------------------------------------------------------------
+
+    async def dead_tokens(self) -> list[str]:
+        """Ids of tokens that can never work again: expired or revoked."""
+        rows = await self.db.fetchall(f"SELECT id FROM api_tokens WHERE {_DEAD} ORDER BY id")
+        return [r[0] for r in rows]
+
+    async def remove_dead_tokens(self) -> list[str]:
+        rows = await self.db.fetchall(f"DELETE FROM api_tokens WHERE {_DEAD} RETURNING id")
+        return sorted(r[0] for r in rows)

@@ -17,11 +17,12 @@ from tusportal.errors import TusError
 from tusportal.events.management import EventManagement
 from tusportal.service import BatchService, UploadService
 from tusportal.service.accounts import AccountService
+from tusportal.service.sessions import SessionService
 from tusportal.settings import Settings
 from tusportal.web import errors
+from tusportal.web.accounts import accounts_web
 from tusportal.web.api_batches import BatchEndpoints
 from tusportal.web.api_events import EventEndpoints
-from tusportal.web.auth import BearerAuth
 from tusportal.web.middleware import MethodOverride, TusResumableHeader
 from tusportal.web.observability import RequestContext, metrics_endpoint
 from tusportal.web.tus import EXPOSED_HEADERS, TusConfig, TusEndpoints, extensions_for
@@ -40,11 +41,11 @@ def create_app(
     events: EventManagement | None = None,
     metrics_refresh: Hook | None = None,
     accounts: AccountService | None = None,
+    sessions: SessionService | None = None,
 ) -> Starlette:
     base_path = settings.normalized_base_path()
     auth_required = settings.auth == "required"
-    if auth_required and accounts is None:
-        raise ValueError("TUSPORTAL_AUTH=required needs the account service")
+    account_middleware, account_routes = accounts_web(settings, accounts, sessions)
     tus = TusEndpoints(
         service,
         TusConfig(
@@ -97,14 +98,13 @@ def create_app(
         Middleware(MethodOverride),
         Middleware(TusResumableHeader, base_path=base_path),
     ]
-    if auth_required:
-        assert accounts is not None
-        middleware.append(Middleware(BearerAuth, resolve=accounts.principal_for_token))
+    middleware.append(account_middleware)  # innermost: sees the overridden method
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint(metrics_refresh), methods=["GET"]),
         *tus.routes(),
+        *account_routes,
     ]
     if batches is not None:
         routes += BatchEndpoints(batches).routes()
