@@ -18,6 +18,8 @@ import structlog
 from tusportal import accounts_cli, metrics, profiles
 from tusportal.errors import TusError
 from tusportal.events import commands as event_commands
+from tusportal.events import probe
+from tusportal.events.broker import QUEUE_SCHEMA
 from tusportal.events.hooks import PreCreateHook
 from tusportal.events.management import EventManagement
 from tusportal.events.runtime import EventRuntime, events_source, run_worker
@@ -104,26 +106,34 @@ class Components:
         metrics.OUTBOX_OLDEST_SECONDS.set(oldest)
 
     async def readiness(self) -> dict[str, Any]:
+        """What `/readyz` reports (it caches the answer for a second): every value "ok", or why not."""
         checks: dict[str, Any] = {}
         checks["database"] = "ok" if await self.db.ping() else "unreachable"
         if checks["database"] == "ok":
             version = await monitoring.schema_version(self.db)
             latest = migrations.latest_version()
             checks["migrations"] = "ok" if version >= latest else f"at {version}, expected {latest}"
+        checks["storage"] = await self._storage_status()
+        broker = self.events.broker.config
+        if broker.kind == "postgres":
+            checks["broker"] = await monitoring.queue_ready(self.db, QUEUE_SCHEMA)
+        else:
+            checks["broker"] = await probe.broker_status(broker)
+        return checks
+
+    async def _storage_status(self) -> str:
         if not isinstance(self.store, LocalStore):
             try:
-                checks["storage"] = "ok" if await self.store.ready() else "bucket missing"
+                return "ok" if await self.store.ready() else "bucket missing"
             except Exception as exc:
-                checks["storage"] = f"unreachable: {exc}"
-            return checks
+                return f"unreachable: {exc}"
         try:
-            probe = self.store.directory / ".readyz"
-            probe.write_bytes(b"ok")
-            probe.unlink()
-            checks["storage"] = "ok"
+            marker = self.store.directory / ".readyz"
+            marker.write_bytes(b"ok")
+            marker.unlink()
         except OSError as exc:
-            checks["storage"] = f"not writable: {exc.strerror}"
-        return checks
+            return f"not writable: {exc.strerror}"
+        return "ok"
 
 
 def make_store(settings: Settings) -> LocalStore | S3Store:
