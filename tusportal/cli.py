@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from tusportal import accounts_cli, metrics, profiles
+from tusportal import accounts_cli, metrics, profiles, progress
 from tusportal.errors import TusError
 from tusportal.events import commands as event_commands
 from tusportal.events import probe
@@ -260,12 +260,12 @@ def cmd_serve(settings: Settings) -> int:
     return 0
 
 
-async def _with_db(settings: Settings, work: Any) -> Any:
+async def _with_db(settings: Settings, work: Any, report: progress.Report = progress.silent) -> Any:
     components = build(settings)
     await components.db.open()
     try:
         async with components.db.connection() as conn:
-            await migrations.apply(conn)
+            await migrations.apply(conn, report)
         components.events.start_publishing(components.db)
         return await work(components)
     finally:
@@ -277,13 +277,13 @@ async def _with_db(settings: Settings, work: Any) -> Any:
             components.embedded.release()
 
 
-def cmd_migrate(settings: Settings) -> int:
+def cmd_migrate(settings: Settings, quiet: bool = False) -> int:
     async def work(components: Components) -> None:
         async with components.db.connection() as conn:
             version = await migrations.current_version(conn)
         print(f"schema at version {version}")
 
-    asyncio.run(_with_db(settings, work))
+    asyncio.run(_with_db(settings, work, progress.to_stderr(quiet)))
     return 0
 
 
@@ -295,11 +295,13 @@ def cleanup_job(components: Components) -> Cleanup:
     )
 
 
-def cmd_cleanup(settings: Settings, dry_run: bool) -> int:
-    async def work(components: Components) -> CleanupReport:
-        return await cleanup_job(components).run(dry_run=dry_run)
+def cmd_cleanup(settings: Settings, dry_run: bool, quiet: bool = False) -> int:
+    say = progress.to_stderr(quiet)
 
-    report = asyncio.run(_with_db(settings, work))
+    async def work(components: Components) -> CleanupReport:
+        return await cleanup_job(components).run(dry_run=dry_run, progress=say)
+
+    report = asyncio.run(_with_db(settings, work, say))
     print(report.summary())
     return 1 if report.skipped else 0
 
@@ -351,10 +353,14 @@ def cmd_events(settings: Settings, args: argparse.Namespace) -> int:
     if not event_commands.needs_database(args):
         return event_commands.write_event_schemas(args)
 
-    async def work(components: Components) -> int:
-        return await event_commands.run(args, components.event_management)
+    # of these, only a replay can be long; the others stay as terse as before
+    long = args.command == "webhook" and args.webhook_command == "replay"
+    say = progress.to_stderr(args.quiet) if long else progress.silent
 
-    return int(asyncio.run(_with_db(settings, work)))
+    async def work(components: Components) -> int:
+        return await event_commands.run(args, components.event_management, say)
+
+    return int(asyncio.run(_with_db(settings, work, say)))
 
 
 def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
@@ -379,6 +385,7 @@ def parser() -> argparse.ArgumentParser:
     ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--data-dir", type=Path)
+        cmd.add_argument("-q", "--quiet", action="store_true", help=progress.QUIET_HELP)
         if name == "cleanup":
             cmd.add_argument("--dry-run", action="store_true", help="show, change nothing")
     worker = sub.add_parser("worker", help="deliver events: Dramatiq worker threads and the sweeper")
@@ -406,9 +413,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         return cmd_serve(settings)
     if args.command == "migrate":
-        return cmd_migrate(settings)
+        return cmd_migrate(settings, args.quiet)
     if args.command == "cleanup":
-        return cmd_cleanup(settings, args.dry_run)
+        return cmd_cleanup(settings, args.dry_run, args.quiet)
     if args.command == "worker":
         return cmd_worker(settings, args.threads, args.processes)
     if args.command in ("webhook", "events"):

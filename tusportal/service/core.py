@@ -16,7 +16,7 @@ import contextlib
 import dataclasses
 import hashlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -646,12 +646,17 @@ class UploadService:
 
     # --- cleanup -----------------------------------------------------------------------
 
-    async def expire_idle(self, *, dry_run: bool = False) -> list[str]:
-        """Expire unfinished uploads whose time ran out and remove their bytes."""
+    async def expire_idle(
+        self, *, dry_run: bool = False, on_removed: Callable[[Upload], None] | None = None
+    ) -> list[str]:
+        """Expire unfinished uploads whose time ran out and remove their bytes; `on_removed` is
+        told of each one as it goes."""
         removed = []
         for upload in await self.uploads.expired_candidates():
             if dry_run:
                 removed.append(upload.id)
+                if on_removed is not None:
+                    on_removed(upload)
                 continue
             events = [] if upload.concat_kind == "partial" else [emit.upload_expired(upload)]
             with upload_context(upload.id, upload.owner_id):
@@ -659,6 +664,8 @@ class UploadService:
                     if isinstance(self.store, Terminator):
                         await self.store.delete(upload.storage_key, upload.storage_state)
                     removed.append(upload.id)
+                    if on_removed is not None:
+                        on_removed(upload)
                     metrics.UPLOADS.labels("expired").inc()
                     log.info("upload_expired", upload_id=upload.id, offset=upload.offset)
         return removed
