@@ -406,11 +406,12 @@ def main(argv: list[str] | None = None) -> int:
             overrides[name] = value
     settings = Settings(**overrides)
     configure_logging(profiles.log_format(settings), settings.log_level)
-    if args.command == "serve":
-        refused = profiles.unsafe_setting(settings)
+    if args.command in ("serve", "worker"):
+        refused = profiles.unsafe_setting(settings, args.command)
         if refused is not None:
             print(f"tusportal: {refused}", file=sys.stderr)
             return 2
+    if args.command == "serve":
         return cmd_serve(settings)
     if args.command == "migrate":
         return cmd_migrate(settings, args.quiet)
