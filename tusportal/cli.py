@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from tusportal import accounts_cli, auth, metrics, profiles
+from tusportal import accounts_cli, auth, metrics, profiles, progress
 from tusportal.errors import TusError
 from tusportal.events import commands as event_commands
+from tusportal.events import probe
+from tusportal.events.broker import QUEUE_SCHEMA
 from tusportal.events.hooks import PreCreateHook
 from tusportal.events.management import EventManagement
 from tusportal.events.runtime import EventRuntime, events_source, run_worker
@@ -107,26 +109,34 @@ class Components:
         metrics.OUTBOX_OLDEST_SECONDS.set(oldest)
 
     async def readiness(self) -> dict[str, Any]:
+        """What `/readyz` reports (it caches the answer for a second): every value "ok", or why not."""
         checks: dict[str, Any] = {}
         checks["database"] = "ok" if await self.db.ping() else "unreachable"
         if checks["database"] == "ok":
             version = await monitoring.schema_version(self.db)
             latest = migrations.latest_version()
             checks["migrations"] = "ok" if version >= latest else f"at {version}, expected {latest}"
+        checks["storage"] = await self._storage_status()
+        broker = self.events.broker.config
+        if broker.kind == "postgres":
+            checks["broker"] = await monitoring.queue_ready(self.db, QUEUE_SCHEMA)
+        else:
+            checks["broker"] = await probe.broker_status(broker)
+        return checks
+
+    async def _storage_status(self) -> str:
         if not isinstance(self.store, LocalStore):
             try:
-                checks["storage"] = "ok" if await self.store.ready() else "bucket missing"
+                return "ok" if await self.store.ready() else "bucket missing"
             except Exception as exc:
-                checks["storage"] = f"unreachable: {exc}"
-            return checks
+                return f"unreachable: {exc}"
         try:
-            probe = self.store.directory / ".readyz"
-            probe.write_bytes(b"ok")
-            probe.unlink()
-            checks["storage"] = "ok"
+            marker = self.store.directory / ".readyz"
+            marker.write_bytes(b"ok")
+            marker.unlink()
         except OSError as exc:
-            checks["storage"] = f"not writable: {exc.strerror}"
-        return checks
+            return f"not writable: {exc.strerror}"
+        return "ok"
 
 
 def make_store(settings: Settings) -> LocalStore | S3Store:
@@ -271,12 +281,12 @@ def cmd_serve(settings: Settings) -> int:
     return 0
 
 
-async def _with_db(settings: Settings, work: Any) -> Any:
+async def _with_db(settings: Settings, work: Any, report: progress.Report = progress.silent) -> Any:
     components = build(settings)
     await components.db.open()
     try:
         async with components.db.connection() as conn:
-            await migrations.apply(conn)
+            await migrations.apply(conn, report)
         components.events.start_publishing(components.db)
         return await work(components)
     finally:
@@ -288,13 +298,13 @@ async def _with_db(settings: Settings, work: Any) -> Any:
             components.embedded.release()
 
 
-def cmd_migrate(settings: Settings) -> int:
+def cmd_migrate(settings: Settings, quiet: bool = False) -> int:
     async def work(components: Components) -> None:
         async with components.db.connection() as conn:
             version = await migrations.current_version(conn)
         print(f"schema at version {version}")
 
-    asyncio.run(_with_db(settings, work))
+    asyncio.run(_with_db(settings, work, progress.to_stderr(quiet)))
     return 0
 
 
@@ -307,11 +317,13 @@ def cleanup_job(components: Components) -> Cleanup:
     )
 
 
-def cmd_cleanup(settings: Settings, dry_run: bool) -> int:
-    async def work(components: Components) -> CleanupReport:
-        return await cleanup_job(components).run(dry_run=dry_run)
+def cmd_cleanup(settings: Settings, dry_run: bool, quiet: bool = False) -> int:
+    say = progress.to_stderr(quiet)
 
-    report = asyncio.run(_with_db(settings, work))
+    async def work(components: Components) -> CleanupReport:
+        return await cleanup_job(components).run(dry_run=dry_run, progress=say)
+
+    report = asyncio.run(_with_db(settings, work, say))
     print(report.summary())
     return 1 if report.skipped else 0
 
@@ -363,10 +375,14 @@ def cmd_events(settings: Settings, args: argparse.Namespace) -> int:
     if not event_commands.needs_database(args):
         return event_commands.write_event_schemas(args)
 
-    async def work(components: Components) -> int:
-        return await event_commands.run(args, components.event_management)
+    # of these, only a replay can be long; the others stay as terse as before
+    long = args.command == "webhook" and args.webhook_command == "replay"
+    say = progress.to_stderr(args.quiet) if long else progress.silent
 
-    return int(asyncio.run(_with_db(settings, work)))
+    async def work(components: Components) -> int:
+        return await event_commands.run(args, components.event_management, say)
+
+    return int(asyncio.run(_with_db(settings, work, say)))
 
 
 def cmd_accounts(settings: Settings, args: argparse.Namespace) -> int:
@@ -391,6 +407,7 @@ def parser() -> argparse.ArgumentParser:
     ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--data-dir", type=Path)
+        cmd.add_argument("-q", "--quiet", action="store_true", help=progress.QUIET_HELP)
         if name == "cleanup":
             cmd.add_argument("--dry-run", action="store_true", help="show, change nothing")
     worker = sub.add_parser("worker", help="deliver events: Dramatiq worker threads and the sweeper")
@@ -411,16 +428,17 @@ def main(argv: list[str] | None = None) -> int:
             overrides[name] = value
     settings = Settings(**overrides)
     configure_logging(profiles.log_format(settings), settings.log_level)
-    if args.command == "serve":
-        refused = profiles.unsafe_setting(settings)
+    if args.command in ("serve", "worker"):
+        refused = profiles.unsafe_setting(settings, args.command)
         if refused is not None:
             print(f"tusportal: {refused}", file=sys.stderr)
             return 2
+    if args.command == "serve":
         return cmd_serve(settings)
     if args.command == "migrate":
-        return cmd_migrate(settings)
+        return cmd_migrate(settings, args.quiet)
     if args.command == "cleanup":
-        return cmd_cleanup(settings, args.dry_run)
+        return cmd_cleanup(settings, args.dry_run, args.quiet)
     if args.command == "worker":
         return cmd_worker(settings, args.threads, args.processes)
     if args.command in ("webhook", "events"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +98,100 @@ def test_production_logs_json_from_the_command_line(postgres: Any, env: str, jso
         assert all(json.loads(line)["event"] == "migration_applied" for line in lines)
     else:
         assert not any(line.startswith("{") for line in lines)
+
+
+# --- known default credentials ----------------------------------------------------------------
+
+S3 = {"storage": "s3", "s3_endpoint": "minio:9000", "s3_bucket": "tusportal"}
+STRONG = "6f1c0b9e2d7a4c58b3e1f0a9d2c4b7e8"
+
+
+def production(**values: Any) -> Settings:
+    return Settings(env="production", host="127.0.0.1", **values)
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({**S3, "s3_access_key": "tusportal", "s3_secret_key": "minioadmin"}, "TUSPORTAL_S3_SECRET_KEY"),
+        ({**S3, "s3_access_key": "minioadmin", "s3_secret_key": STRONG}, "TUSPORTAL_S3_ACCESS_KEY"),
+        ({**S3, "s3_access_key": "tusportal", "s3_secret_key": "change-me-minio"}, "TUSPORTAL_S3_SECRET_KEY"),
+        (
+            {"database_url": "postgresql://tusportal:secret@db.example.com:5432/tusportal"},
+            "TUSPORTAL_DATABASE_URL",
+        ),
+        ({"database_url": "postgresql://u:change-me-postgres@postgres:5432/t"}, "TUSPORTAL_DATABASE_URL"),
+        ({"database_url": "host=db user=u password=change-me-postgres"}, "TUSPORTAL_DATABASE_URL"),
+        (
+            {"events_broker": "rabbitmq", "events_broker_url": "amqp://guest:guest@mq:5672/"},
+            "TUSPORTAL_EVENTS_BROKER_URL",
+        ),
+        # docker-compose.yml's default when RABBITMQ_DEFAULT_PASS is not set
+        (
+            {"events_broker": "rabbitmq", "events_broker_url": "amqp://tusportal:tusportal@rabbitmq:5672/"},
+            "TUSPORTAL_EVENTS_BROKER_URL",
+        ),
+    ],
+)
+def test_production_refuses_known_default_credentials(values: dict[str, Any], named: str) -> None:
+    refused = profiles.unsafe_setting(production(**values))
+    assert refused is not None and named in refused and "known default" in refused
+    assert profiles.unsafe_setting(production(**values), "worker") == refused
+    secret = values.get("s3_secret_key") if "S3_SECRET" in named else None
+    assert secret is None or secret not in refused  # the line names the setting, not the value
+    assert profiles.unsafe_setting(Settings(env="development", **values)) is None
+
+
+def test_production_accepts_credentials_of_its_own() -> None:
+    settings = production(
+        **S3,
+        s3_access_key="tusportal",  # a user name, not a secret
+        s3_secret_key=STRONG,
+        database_url=f"postgresql://tusportal:{STRONG}@db:5432/tusportal",
+        events_broker="rabbitmq",
+        events_broker_url=f"amqp://tusportal:{STRONG}@mq:5672/",
+    )
+    assert profiles.unsafe_setting(settings) is None
+
+
+def test_defaults_of_settings_not_in_use_are_not_refused() -> None:
+    # local storage: the S3 keys are not used; the postgres broker: the broker URL is not used
+    settings = production(s3_secret_key="minioadmin", events_broker_url="amqp://guest:guest@mq/")
+    assert profiles.unsafe_setting(settings) is None
+
+
+def test_every_password_the_project_ships_is_a_known_default() -> None:
+    """.env.example's passwords and docker-compose.yml's fallbacks: each is refused in production."""
+    shipped = re.findall(
+        r"^[A-Z_]*(?:PASSWORD|_PASS)=(\S+)", (ROOT / ".env.example").read_text(), re.MULTILINE
+    )
+    compose = (ROOT / "docker-compose.yml").read_text()
+    shipped += re.findall(r"\$\{[A-Z_]*(?:PASSWORD|_PASS):-([^}]+)\}", compose)
+    assert len(shipped) >= 4, shipped
+    for password in shipped:
+        settings = production(**S3, s3_access_key="tusportal", s3_secret_key=password)
+        assert profiles.unsafe_setting(settings) is not None, password
+
+
+@pytest.mark.parametrize("command", ["serve", "worker"])
+def test_production_start_up_refuses_a_default_secret_in_one_line(tmp_path: Path, command: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tusportal.cli", command, "--data-dir", str(tmp_path)],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("TUSPORTAL_")},
+            "TUSPORTAL_ENV": "production",
+            "TUSPORTAL_STORAGE": "s3",
+            "TUSPORTAL_S3_ENDPOINT": "127.0.0.1:1",
+            "TUSPORTAL_S3_BUCKET": "b",
+            "TUSPORTAL_S3_ACCESS_KEY": "minioadmin",
+            "TUSPORTAL_S3_SECRET_KEY": "minioadmin",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "TUSPORTAL_S3_ACCESS_KEY" in lines[0] and "known default" in lines[0], lines
+    assert not (tmp_path / "pg").exists(), "refused before anything started"

@@ -13,6 +13,7 @@ from typing import Any
 
 from tusportal.events.management import EventManagement
 from tusportal.events.schema import EVENT_TYPES, write_schemas
+from tusportal.progress import QUIET_HELP, Report, silent
 
 
 def add_parsers(sub: Any) -> None:
@@ -51,6 +52,7 @@ def add_parsers(sub: Any) -> None:
     target = replay.add_mutually_exclusive_group(required=True)
     target.add_argument("--delivery", type=int)
     target.add_argument("--webhook")
+    replay.add_argument("-q", "--quiet", action="store_true", help=QUIET_HELP)
 
     events = sub.add_parser("events", help="read the event feed; write the event JSON Schemas")
     events.add_argument("--data-dir", type=Path)
@@ -75,19 +77,19 @@ def write_event_schemas(args: argparse.Namespace) -> int:
     return 0
 
 
-async def run(args: argparse.Namespace, events: EventManagement) -> int:
+async def run(args: argparse.Namespace, events: EventManagement, progress: Report = silent) -> int:
     result: Any
     if args.command == "events":
         result = await events.feed(
             after=args.after, wait=args.wait, limit=args.limit, types=args.types, batch_id=args.batch
         )
     else:
-        result = await _webhook(args, events)
+        result = await _webhook(args, events, progress)
     print(json.dumps(result, indent=2))
     return 0
 
 
-async def _webhook(args: argparse.Namespace, events: EventManagement) -> Any:
+async def _webhook(args: argparse.Namespace, events: EventManagement, progress: Report) -> Any:
     op = args.webhook_command
     if op == "add":
         return await events.create_webhook(
@@ -112,5 +114,6 @@ async def _webhook(args: argparse.Namespace, events: EventManagement) -> Any:
     if op == "delivery":
         return await events.delivery(args.delivery_id)
     if op == "replay":
-        return {"replayed": await events.replay(delivery_id=args.delivery, webhook_id=args.webhook)}
+        replayed = await events.replay(delivery_id=args.delivery, webhook_id=args.webhook, progress=progress)
+        return {"replayed": replayed}
     raise AssertionError(op)

@@ -29,6 +29,7 @@ from tusportal import metrics
 from tusportal.events import webhooks
 from tusportal.events.broker import EventBroker
 from tusportal.events.schema import envelope
+from tusportal.logging import upload_context
 from tusportal.state.db import Database
 from tusportal.state.events import EventRepository
 from tusportal.state.webhooks import Claim, NotClaimed, Outcome, WebhookRepository
@@ -142,6 +143,12 @@ class Dispatcher:
         return self.policy.timeout_seconds + 5.0
 
     async def _attempt(self, claim: Claim) -> Outcome:
+        data = claim.data if isinstance(claim.data, dict) else {}
+        # the lines of this attempt (and of the webhook client) name the upload the event is about
+        with upload_context(data.get("upload_id"), data.get("owner_id")):
+            return await self._attempt_bound(claim)
+
+    async def _attempt_bound(self, claim: Claim) -> Outcome:
         policy = self.policy
         if not claim.enabled:
             return Outcome(

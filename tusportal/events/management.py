@@ -17,11 +17,13 @@ from tusportal.errors import InvalidRequestBody, TusError
 from tusportal.events import webhooks
 from tusportal.events.broker import EventBroker
 from tusportal.events.schema import EVENT_TYPES, envelope
+from tusportal.progress import Report, silent
 from tusportal.state.db import Database
 from tusportal.state.events import EventRepository, InvalidCursor
 from tusportal.state.webhooks import Attempt, Delivery, Subscription, WebhookRepository
 
 MAX_WAIT_SECONDS = 60.0
+REPLAY_CHUNK = 1000  # deliveries handed to the broker at a time
 DELIVERY_STATES = ("pending", "delivered", "dead")
 
 
@@ -227,8 +229,11 @@ class EventManagement:
             raise DeliveryNotFound()
         return delivery_doc(*found)
 
-    async def replay(self, *, delivery_id: int | None = None, webhook_id: str | None = None) -> list[int]:
-        """Deliver again: one delivery (dead or delivered), or every dead one of a webhook."""
+    async def replay(
+        self, *, delivery_id: int | None = None, webhook_id: str | None = None, progress: Report = silent
+    ) -> list[int]:
+        """Deliver again: one delivery (dead or delivered), or every dead one of a webhook.
+        `progress` hears how many were reopened and how many are queued as it goes."""
         if delivery_id is not None and await self.webhooks.delivery(delivery_id) is None:
             raise DeliveryNotFound()
         if webhook_id is not None and await self.webhooks.get(webhook_id) is None:
@@ -238,11 +243,19 @@ class EventManagement:
             reopened = await self.webhooks.reopen(
                 conn, delivery_id=delivery_id, subscription_id=webhook_id, states=states
             )
+            progress(f"replay: {len(reopened)} delivery(ies) reopened")
             if self.broker.transactional:
-                await self.broker.publish_deliveries(reopened, conn)
+                await self._queue(reopened, conn, progress)
         if not self.broker.transactional:
-            await self.broker.publish_deliveries(reopened)
+            await self._queue(reopened, None, progress)
+        progress(f"replay: done, {len(reopened)} delivery(ies) queued")
         return reopened
+
+    async def _queue(self, delivery_ids: list[int], conn: Any, progress: Report) -> None:
+        for start in range(0, len(delivery_ids), REPLAY_CHUNK):
+            chunk = delivery_ids[start : start + REPLAY_CHUNK]
+            await self.broker.publish_deliveries(chunk, conn)
+            progress(f"replay: {start + len(chunk)} of {len(delivery_ids)} queued")
 
     # --- the pull feed --------------------------------------------------------------------
 

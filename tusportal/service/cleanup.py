@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from tusportal.logging import upload_context
+from tusportal.progress import Report, Tally, silent
 from tusportal.service.core import UploadService
 from tusportal.state import retention
 from tusportal.state.accounts import AccountRepository
@@ -94,26 +96,40 @@ class Cleanup:
         self.leftover_grace_seconds = leftover_grace_seconds
         self.login_window_seconds = login_window_seconds
 
-    async def run(self, *, dry_run: bool = False) -> CleanupReport:
+    async def run(self, *, dry_run: bool = False, progress: Report = silent) -> CleanupReport:
+        """One run; `progress` hears each job's counts and bytes as it goes (`tusportal cleanup`)."""
         report = CleanupReport(dry_run=dry_run)
+        verb = "would remove" if dry_run else "removed"
         started = time.monotonic()
         async with retention.exclusive_run(self.db) as mine:
             if not mine:
                 report.skipped = True
                 log.info("cleanup_skipped", reason="another cleanup is running")
                 return report
-            report.expired = await self.service.expire_idle(dry_run=dry_run)
+            tally = Tally(progress, "expired uploads", "would expire" if dry_run else "expired")
+            report.expired = await self.service.expire_idle(
+                dry_run=dry_run, on_removed=lambda u: tally.add(1, u.offset)
+            )
+            tally.done()
             log.info("cleanup_uploads_expired", count=len(report.expired), dry_run=dry_run)
-            report.partials = await self.service.concat.remove_consumed(dry_run=dry_run)
+            tally = Tally(progress, "consumed partial uploads", verb)
+            report.partials = await self.service.concat.remove_consumed(
+                dry_run=dry_run, on_removed=lambda u: tally.add(1, u.offset)
+            )
+            tally.done()
             log.info("cleanup_partials_removed", count=len(report.partials), dry_run=dry_run)
-            report.leftovers = await self._leftovers(dry_run)
+            tally = Tally(progress, "leftover bytes", verb)
+            report.leftovers = await self._leftovers(dry_run, tally)
+            tally.done()
             log.info(
                 "cleanup_leftovers_removed",
                 count=len(report.leftovers),
                 upload_ids=report.leftovers,
                 dry_run=dry_run,
             )
-            await self._events(report)
+            tally = Tally(progress, "old events", verb, with_bytes=False)
+            await self._events(report, tally)
+            tally.done()
             log.info(
                 "cleanup_events_removed",
                 events=report.events,
@@ -122,7 +138,10 @@ class Cleanup:
                 retention_seconds=self.event_retention_seconds,
                 dry_run=dry_run,
             )
+            tally = Tally(progress, "dead sessions, tokens and login counters", verb, with_bytes=False)
             await self._accounts(report)
+            tally.add(report.sessions + len(report.tokens) + report.login_counters)
+            tally.done()
             log.info(
                 "cleanup_accounts_removed",
                 sessions=report.sessions,
@@ -142,25 +161,29 @@ class Cleanup:
         )
         return report
 
-    async def _leftovers(self, dry_run: bool) -> list[str]:
+    async def _leftovers(self, dry_run: bool, tally: Tally) -> list[str]:
         grace = self.leftover_grace_seconds
         if dry_run:
-            return [u.id for u in await retention.leftovers(self.db, grace_seconds=grace, limit=10 * BATCH)]
+            found = await retention.leftovers(self.db, grace_seconds=grace, limit=10 * BATCH)
+            tally.add(len(found), sum(u.offset for u in found))
+            return [u.id for u in found]
         store = self.service.store
         removed: list[str] = []
         while True:
             claimed = await retention.claim_leftovers(self.db, grace_seconds=grace, limit=BATCH)
             for upload in claimed:
-                try:
-                    if isinstance(store, Terminator):
-                        await store.delete(upload.storage_key, upload.storage_state)
-                    else:
-                        await store.truncate(upload.storage_key, 0, upload.storage_state)
-                except Exception as exc:
-                    await retention.release_claim(self.db, upload.id)
-                    log.warning("cleanup_leftover_failed", upload_id=upload.id, error=str(exc))
-                    continue
+                with upload_context(upload.id):
+                    try:
+                        if isinstance(store, Terminator):
+                            await store.delete(upload.storage_key, upload.storage_state)
+                        else:
+                            await store.truncate(upload.storage_key, 0, upload.storage_state)
+                    except Exception as exc:
+                        await retention.release_claim(self.db, upload.id)
+                        log.warning("cleanup_leftover_failed", upload_id=upload.id, error=str(exc))
+                        continue
                 removed.append(upload.id)
+                tally.add(1, upload.offset)
             if len(claimed) < BATCH:
                 return removed
 
@@ -176,14 +199,16 @@ class Cleanup:
         report.tokens = await tokens.remove_dead_tokens()
         report.login_counters = await counters.remove_lapsed(window_seconds=window)
 
-    async def _events(self, report: CleanupReport) -> None:
+    async def _events(self, report: CleanupReport, tally: Tally) -> None:
         retention_seconds = self.event_retention_seconds
         if report.dry_run:
             found = await retention.events_done_with(self.db, retention_seconds=retention_seconds)
             report.events, report.deliveries, report.attempts = found.events, found.deliveries, found.attempts
+            tally.add(found.events)
             return
         while True:
             gone = await retention.remove_events(self.db, retention_seconds=retention_seconds)
+            tally.add(gone.events)
             report.events += gone.events
             report.deliveries += gone.deliveries
             report.attempts += gone.attempts

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
 
 from tusportal.errors import InvalidFinal, PartialNotFound, TusError, UploadLocked
+from tusportal.logging import upload_context
 from tusportal.state.uploads import Upload
 from tusportal.storage.base import Concatenator, Terminator
 
@@ -145,15 +147,20 @@ class Concatenation:
                 log.warning("assembly_recovery_failed", error=exc.code)
             await asyncio.sleep(interval)
 
-    async def remove_consumed(self, *, dry_run: bool = False) -> list[str]:
-        """Remove the bytes of partial uploads that no unfinished final needs any more."""
+    async def remove_consumed(
+        self, *, dry_run: bool = False, on_removed: Callable[[Upload], None] | None = None
+    ) -> list[str]:
+        """Remove the bytes of partial uploads that no unfinished final needs any more; `on_removed`
+        is told of each one as it goes."""
         removed = []
         for part in await self.service.uploads.partials_done_with():
-            if dry_run:
+            with upload_context(part.id, part.owner_id):
+                if not dry_run:
+                    if not await self.service.uploads.mark_consumed(part.id):
+                        continue
+                    if isinstance(self.service.store, Terminator):
+                        await self.service.store.delete(part.storage_key, part.storage_state)
                 removed.append(part.id)
-                continue
-            if await self.service.uploads.mark_consumed(part.id):
-                if isinstance(self.service.store, Terminator):
-                    await self.service.store.delete(part.storage_key, part.storage_state)
-                removed.append(part.id)
+                if on_removed is not None:
+                    on_removed(part)
         return removed

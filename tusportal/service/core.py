@@ -16,7 +16,7 @@ import contextlib
 import dataclasses
 import hashlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -41,6 +41,7 @@ from tusportal.errors import (
 )
 from tusportal.events import emit
 from tusportal.events.hooks import PreCreateHook
+from tusportal.logging import bind_upload, upload_context
 from tusportal.protocol import (
     Checksum,
     Final,
@@ -89,6 +90,9 @@ class _Stream:
 
 
 class UploadService:
+    """Called for a request, each method binds the upload's id and owner to the request's later log
+    lines (`bind_upload`); the cleanup methods bind each upload for its own lines only."""
+
     def __init__(
         self,
         *,
@@ -168,6 +172,7 @@ class UploadService:
         elif batch_id is not None:
             batch_id = None
         upload_id = new_upload_id()
+        bind_upload(upload_id, owner_id)
         key = upload_id
         written = 0
         state: StoreState | None = None
@@ -279,6 +284,7 @@ class UploadService:
         upload = await self.uploads.get(upload_id)
         if upload is None:
             raise UploadNotFound()
+        bind_upload(upload.id, upload.owner_id)
         self._check_live(upload)
         return upload
 
@@ -322,6 +328,7 @@ class UploadService:
         declared_length: int | None = None,
     ) -> Upload:
         upload, token = await self.locks.acquire(upload_id)
+        bind_upload(upload.id, upload.owner_id)
         saved = False
         writer: Writer | None = None
         try:
@@ -620,6 +627,7 @@ class UploadService:
 
     async def terminate(self, upload_id: str) -> None:
         upload, token = await self.locks.acquire(upload_id)
+        bind_upload(upload.id, upload.owner_id)
         try:
             self._check_live(upload)
         except Exception:
@@ -640,20 +648,28 @@ class UploadService:
 
     # --- cleanup -----------------------------------------------------------------------
 
-    async def expire_idle(self, *, dry_run: bool = False) -> list[str]:
-        """Expire unfinished uploads whose time ran out and remove their bytes."""
+    async def expire_idle(
+        self, *, dry_run: bool = False, on_removed: Callable[[Upload], None] | None = None
+    ) -> list[str]:
+        """Expire unfinished uploads whose time ran out and remove their bytes; `on_removed` is
+        told of each one as it goes."""
         removed = []
         for upload in await self.uploads.expired_candidates():
             if dry_run:
                 removed.append(upload.id)
+                if on_removed is not None:
+                    on_removed(upload)
                 continue
             events = [] if upload.concat_kind == "partial" else [emit.upload_expired(upload)]
-            if await self._expire(upload, events):
-                if isinstance(self.store, Terminator):
-                    await self.store.delete(upload.storage_key, upload.storage_state)
-                removed.append(upload.id)
-                metrics.UPLOADS.labels("expired").inc()
-                log.info("upload_expired", upload_id=upload.id, offset=upload.offset)
+            with upload_context(upload.id, upload.owner_id):
+                if await self._expire(upload, events):
+                    if isinstance(self.store, Terminator):
+                        await self.store.delete(upload.storage_key, upload.storage_state)
+                    removed.append(upload.id)
+                    if on_removed is not None:
+                        on_removed(upload)
+                    metrics.UPLOADS.labels("expired").inc()
+                    log.info("upload_expired", upload_id=upload.id, offset=upload.offset)
         return removed
 
     async def _expire(self, upload: Upload, events: list[NewEvent]) -> bool:

@@ -7,11 +7,14 @@ at the same time apply each migration exactly once.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from importlib import resources
 
 import psycopg
 import structlog
+
+from tusportal.progress import Report, silent
 
 log = structlog.get_logger(__name__)
 
@@ -41,8 +44,9 @@ def latest_version() -> int:
     return migrations[-1].version if migrations else 0
 
 
-async def apply(conn: psycopg.AsyncConnection) -> list[int]:
-    """Apply pending migrations; returns the versions applied now."""
+async def apply(conn: psycopg.AsyncConnection, progress: Report = silent) -> list[int]:
+    """Apply pending migrations; returns the versions applied now. `progress` hears of each one
+    (`tusportal migrate`); they commit together, at the end."""
     applied_now = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_ADVISORY_KEY,))
@@ -56,6 +60,7 @@ async def apply(conn: psycopg.AsyncConnection) -> list[int]:
         for migration in available():
             if migration.version in done:
                 continue
+            started = time.monotonic()
             await conn.execute(migration.sql.encode())
             await conn.execute(
                 "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
@@ -63,6 +68,12 @@ async def apply(conn: psycopg.AsyncConnection) -> list[int]:
             )
             applied_now.append(migration.version)
             log.info("migration_applied", version=migration.version, name=migration.name)
+            progress(
+                f"migration {migration.version:04d}_{migration.name}: applied"
+                f" in {time.monotonic() - started:.2f} s"
+            )
+    if not applied_now:
+        progress("migrations: none pending")
     return applied_now
 
 

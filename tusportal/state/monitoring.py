@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import psycopg
+
+from tusportal.errors import DatabaseUnavailable
 from tusportal.state import migrations
 from tusportal.state.db import Database
+
+# the PostgreSQL broker's tables (migration 0003) that publishing and consuming touch
+QUEUE_TABLES = ("queue", "queue_control")
 
 
 async def schema_version(db: Database) -> int:
@@ -25,3 +31,16 @@ async def outbox_backlog(db: Database) -> tuple[int, float]:
     if row is None:
         return 0, 0.0
     return int(row[0]), float(row[1] or 0.0)
+
+
+async def queue_ready(db: Database, schema: str) -> str:
+    """The PostgreSQL broker's readiness: "ok" when its queue tables can be read, else
+    "error: <why>". `schema` is ours (a constant), not user input."""
+    try:
+        for table in QUEUE_TABLES:
+            await db.fetchone(f'SELECT 1 FROM "{schema}"."{table}" LIMIT 1')
+    except DatabaseUnavailable:
+        return "error: database unreachable"
+    except psycopg.Error as exc:
+        return "error: " + " ".join(str(exc).split())[:200]
+    return "ok"

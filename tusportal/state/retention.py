@@ -25,7 +25,7 @@ from tusportal.state.db import Database
 _ADVISORY_KEY = 0x7475_7370_636C  # "tuspcl"
 
 # SELECT list of a leftover upload
-_LEFTOVER = "id, state, storage_key, storage_state"
+_LEFTOVER = "id, state, storage_key, storage_state, upload_offset"
 _UNCLAIMED = (
     "state IN ('terminated', 'expired') AND NOT coalesce(storage_state ? 'bytes_removed_at', false)"
     " AND updated_at <= now() - make_interval(secs => %(grace)s)"
@@ -47,6 +47,7 @@ class Leftover:
     state: str
     storage_key: str
     storage_state: dict[str, Any] | None
+    offset: int  # the bytes it had stored, as far as the database knows
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from tusportal.web.api_batches import BatchEndpoints
 from tusportal.web.api_events import EventEndpoints
 from tusportal.web.middleware import MethodOverride, TusResumableHeader
 from tusportal.web.observability import RequestContext, metrics_endpoint
+from tusportal.web.readiness import CachedChecks
 from tusportal.web.tus import EXPOSED_HEADERS, TusConfig, TusEndpoints, extensions_for
 
 Hook = Callable[[], Awaitable[Any]]
@@ -58,6 +59,7 @@ def create_app(
         ),
     )
     ready = {"ok": False}
+    checks_now = CachedChecks(readiness) if readiness else None
 
     async def healthz(request: Request) -> Response:
         if not ready["ok"]:
@@ -65,7 +67,7 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        checks = await readiness() if readiness else {}
+        checks = await checks_now() if checks_now else {}
         ok = ready["ok"] and all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ok" if ok else "unavailable", "checks": checks},

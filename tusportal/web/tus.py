@@ -21,6 +21,7 @@ from tusportal.errors import (
     UnsupportedMediaType,
     UploadNotFound,
 )
+from tusportal.logging import bind_upload
 from tusportal.service import UploadService
 from tusportal.state.uploads import Upload
 from tusportal.storage.base import Concatenator, RangeReader, Terminator
@@ -121,6 +122,7 @@ class TusEndpoints:
         if method == "OPTIONS":
             return self.options()
         upload_id = request.path_params["upload_id"]
+        bind_upload(upload_id)  # every line of this request, in every layer, names the upload
         if self.config.auth and not await self._owned(request, upload_id):
             raise UploadNotFound()  # someone else's upload answers as if it did not exist
         if method == "GET":

@@ -4,6 +4,7 @@ plus the few compound operations the writer and the store share."""
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,7 +23,10 @@ class AsyncS3:
         self.pending_prefix = pending_prefix  # e.g. "uploads/.pending/"
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        # with the caller's context, so that what the call logs (s3_retry) carries the request's
+        # and the upload's ids
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self.executor, context.run, fn, *args)
 
     def pending_dir(self, key: str) -> str:
         return f"{self.pending_prefix}{key}/"
