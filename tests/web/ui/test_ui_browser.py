@@ -242,7 +242,7 @@ def test_upload_batch_files_events_replay_delete(
     assert page.locator("tbody tr").count() == 0
     page.goto(base + "/files?q=alpha&state=terminated")
     assert page.locator("tbody tr").count() == 1
-    alpha = [f for f in final["files"] if f["filename"] == "alpha-notes.txt"][0]
+    alpha = next(f for f in final["files"] if f["filename"] == "alpha-notes.txt")
     assert api.head(alpha["url"], headers={"Tus-Resumable": "1.0.0"}).status_code == 404
 
     # the dashboard sums it up

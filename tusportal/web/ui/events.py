@@ -56,12 +56,12 @@ class EventPages:
     async def replay(self, request: Request) -> Response:
         """Deliver again; a delivery to someone else's webhook answers 404 as an unknown one."""
         raw = request.path_params["delivery_id"]
-        form = await read_form(request)
         if not raw.isdigit() or len(raw) > 18:
             raise DeliveryNotFound()
         delivery_id = int(raw)
         who = principal(request)
         if not auth.can_access(who, await self.deps.events.delivery_owner(delivery_id)):
             raise DeliveryNotFound()
+        form = await read_form(request)
         await self.deps.events.replay(delivery_id=delivery_id)
         return RedirectResponse(local_path(form.get("next"), "/events"), status_code=303)

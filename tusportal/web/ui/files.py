@@ -66,9 +66,9 @@ class FilePages:
     async def delete(self, request: Request) -> Response:
         """Delete (terminate) a file; someone else's answers 404 as an unknown id does."""
         upload_id = request.path_params["upload_id"]
-        form = await read_form(request)
         upload = await self.deps.uploads.uploads.get(upload_id)
         if upload is None or upload.concat_kind == "partial" or not visible(request, upload.owner_id):
             raise UploadNotFound()
+        form = await read_form(request)
         await self.deps.uploads.terminate(upload_id)
         return RedirectResponse(local_path(form.get("next"), "/files"), status_code=303)
