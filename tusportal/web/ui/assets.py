@@ -48,10 +48,19 @@ def missing(modules: Path) -> list[str]:
     ]
 
 
+class VendorFiles(StaticFiles):
+    """Static files from a directory that may not exist yet: 404 until it does (StaticFiles
+    itself fails every request with an error when its directory is missing)."""
+
+    async def check_config(self) -> None:
+        if self.directory is not None and Path(self.directory).is_dir():
+            await super().check_config()
+
+
 def routes(modules: Path) -> list[Mount]:
     """Mounts for /static/vendor/<name>/; they answer 404 while the files are missing."""
     return [
-        Mount(f"/static/vendor/{name}", StaticFiles(directory=modules / sub, check_dir=False))
+        Mount(f"/static/vendor/{name}", VendorFiles(directory=modules / sub, check_dir=False))
         for name, sub in VENDOR.items()
     ]
 
