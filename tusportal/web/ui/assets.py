@@ -18,6 +18,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import anyio
 import structlog
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
@@ -53,7 +54,7 @@ class VendorFiles(StaticFiles):
     itself fails every request with an error when its directory is missing)."""
 
     async def check_config(self) -> None:
-        if self.directory is not None and Path(self.directory).is_dir():
+        if self.directory is not None and await anyio.Path(self.directory).is_dir():
             await super().check_config()
 
 
