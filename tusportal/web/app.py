@@ -11,12 +11,14 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from tusportal.errors import TusError
 from tusportal.events.management import EventManagement
+from tusportal.events.monitor import EventMonitor
 from tusportal.service import BatchService, UploadService
 from tusportal.service.accounts import AccountService
+from tusportal.service.files import FileCatalog
 from tusportal.service.sessions import SessionService
 from tusportal.settings import Settings
 from tusportal.web import errors
@@ -27,6 +29,9 @@ from tusportal.web.middleware import MethodOverride, TusResumableHeader
 from tusportal.web.observability import RequestContext, metrics_endpoint
 from tusportal.web.readiness import CachedChecks
 from tusportal.web.tus import EXPOSED_HEADERS, TusConfig, TusEndpoints, extensions_for
+from tusportal.web.ui import assets
+from tusportal.web.ui.deps import UIDeps
+from tusportal.web.ui.routes import ui_routes
 
 Hook = Callable[[], Awaitable[Any]]
 
@@ -43,7 +48,11 @@ def create_app(
     metrics_refresh: Hook | None = None,
     accounts: AccountService | None = None,
     sessions: SessionService | None = None,
+    files: FileCatalog | None = None,
+    event_monitor: EventMonitor | None = None,
 ) -> Starlette:
+    """The web UI is served when every service it shows is given (batches, events, files,
+    event_monitor)."""
     base_path = settings.normalized_base_path()
     auth_required = settings.auth == "required"
     account_middleware, account_routes = accounts_web(settings, accounts, sessions)
@@ -101,7 +110,7 @@ def create_app(
         Middleware(TusResumableHeader, base_path=base_path),
     ]
     middleware.append(account_middleware)  # innermost: sees the overridden method
-    routes = [
+    routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics_endpoint(metrics_refresh), methods=["GET"]),
@@ -112,6 +121,18 @@ def create_app(
         routes += BatchEndpoints(batches).routes()
     if events is not None:
         routes += EventEndpoints(events).routes()
+    if batches is not None and events is not None and files is not None and event_monitor is not None:
+        routes += ui_routes(
+            UIDeps(
+                uploads=service,
+                files=files,
+                batches=batches,
+                events=events,
+                monitor=event_monitor,
+                tus_base=base_path,
+                node_modules=assets.node_modules(settings.assets_dir),
+            )
+        )
     return Starlette(
         routes=routes,
         middleware=middleware,

@@ -11,6 +11,8 @@ Contract shared by every page module in this package:
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +20,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from tusportal.errors import TusError
+from tusportal.web.ui import display
+
 HERE = Path(__file__).parent
 TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
 
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.filters.update(
+    size=display.size, when=display.when, iso=display.iso, duration=display.duration, percent=display.percent
+)
 
 
 def csrf_token(request: Request) -> str:
@@ -40,3 +48,45 @@ def render(
     response = templates.TemplateResponse(request, name, values, status_code=status_code)
     response.headers["cache-control"] = "no-store"
     return response
+
+
+def url_with(request: Request, **changes: Any) -> str:
+    """This page's URL with some query parameters changed (None or '' removes one)."""
+    params = dict(request.query_params)
+    for key, value in changes.items():
+        if value is None or value == "":
+            params.pop(key, None)
+        else:
+            params[key] = str(value)
+    query = "&".join(f"{k}={_quote(v)}" for k, v in params.items())
+    return request.url.path + ("?" + query if query else "")
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+templates.env.globals["url_with"] = url_with
+
+Page = Callable[[Request], Awaitable[Response]]
+
+
+def html_errors(handler: Page) -> Page:
+    """A page handler whose TusError (unknown id, bad parameter) becomes an HTML error page with
+    the error's status; someone else's resource is reported exactly as an unknown one."""
+
+    @functools.wraps(handler)
+    async def page(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except TusError as exc:
+            return render(
+                request,
+                "error.html",
+                {"status": exc.status, "detail": exc.detail, "code": exc.code},
+                status_code=exc.status,
+            )
+
+    return page
