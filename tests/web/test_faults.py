@@ -151,6 +151,14 @@ def test_sigterm_saves_in_flight_patch(server_factory) -> None:
     loc = create(server.url, len(data))
     sock = open_patch(loc, 0, len(data))
     sock.sendall(data[: 2 << 20])
+    # the server has read the body once all but its last write batch (256 KiB) is on disk; the rest
+    # follows in the same stream (a fixed sleep is not enough on a loaded machine)
+    stored = server.data_dir / "files" / loc.rstrip("/").rsplit("/", 1)[1]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if stored.exists() and stored.stat().st_size >= (2 << 20) - (256 << 10):
+            break
+        time.sleep(0.02)
     time.sleep(0.3)
     # uvicorn re-raises the signal after a clean shutdown, so -SIGTERM is a normal exit
     assert server.stop(signal.SIGTERM, timeout=20) in (0, -signal.SIGTERM)
