@@ -438,6 +438,11 @@ def main(argv: list[str] | None = None) -> int:
             overrides[name] = value
     settings = Settings(**overrides)
     configure_logging(profiles.log_format(settings), settings.log_level)
+    if args.command == "serve":
+        chosen = profiles.with_default_auth(settings)
+        if chosen.auth != settings.auth:
+            log.info("auth_required_by_default", host=settings.host, hint="set TUSPORTAL_AUTH explicitly")
+        settings = chosen
     if args.command in ("serve", "worker"):
         refused = profiles.unsafe_setting(settings, args.command)
         if refused is not None:

@@ -48,6 +48,14 @@ def is_local(host: str) -> bool:
         return False  # a host name: it may resolve to anything
 
 
+def with_default_auth(settings: Settings) -> Settings:
+    """Anonymous mode is the default only on a local bind: when `TUSPORTAL_AUTH` is not set and the
+    server binds a non-local address, accounts are required."""
+    if "auth" in settings.model_fields_set or is_local(settings.host):
+        return settings
+    return settings.model_copy(update={"auth": "required"})
+
+
 def log_format(settings: Settings) -> str:
     """The log format in effect: the explicit setting, else JSON in production."""
     if settings.env == "production" and "log_format" not in settings.model_fields_set:

@@ -54,7 +54,9 @@ class Settings(BaseSettings):
 
     # accounts (docs/operations.md, "Accounts and tokens")
     auth: Literal["none", "required"] = Field(
-        "none", description="none: anonymous; required: every request needs a session or an API token"
+        "none",
+        description="none: anonymous; required: every request needs a session or an API token."
+        " Unset, serve uses none on a local bind and required on any other",
     )
     registration: Literal["closed", "open"] = Field(
         "closed", description="open: anyone may create an account at /register (auth required only)"

@@ -37,7 +37,9 @@ def serve(tmp_path: Path, host: str, **env: str) -> subprocess.CompletedProcess[
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.0.2.10", "::", "up.example.com"])
 def test_production_refuses_anonymous_mode_on_a_non_local_bind(tmp_path: Path, host: str) -> None:
-    result = serve(tmp_path, host, TUSPORTAL_ENV="production", TUSPORTAL_CORS_ORIGINS="*")
+    result = serve(
+        tmp_path, host, TUSPORTAL_ENV="production", TUSPORTAL_AUTH="none", TUSPORTAL_CORS_ORIGINS="*"
+    )
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
@@ -63,6 +65,21 @@ def test_production_with_auth_required_is_not_refused_on_any_bind() -> None:
 def test_local_binds_are_local(host: str) -> None:
     assert profiles.is_local(host)
     assert profiles.unsafe_setting(Settings(env="production", host=host)) is None
+
+
+@pytest.mark.parametrize("env", ["development", "production"])
+def test_anonymous_is_the_default_only_on_a_local_bind(env: str) -> None:
+    assert profiles.with_default_auth(Settings(env=env, host="127.0.0.1")).auth == "none"
+    assert profiles.with_default_auth(Settings(env=env, host="0.0.0.0")).auth == "required"
+    assert profiles.with_default_auth(Settings(env=env, host="::", auth="none")).auth == "none"  # explicit
+
+
+def test_a_public_bind_without_an_auth_setting_requires_accounts(tmp_path: Path) -> None:
+    """No TUSPORTAL_AUTH and a non-local bind: accounts are on, so production asks for Secure
+    cookies (and not for TUSPORTAL_AUTH)."""
+    result = serve(tmp_path, "0.0.0.0", TUSPORTAL_ENV="production")
+    assert result.returncode == 2, result.stderr
+    assert "TUSPORTAL_COOKIE_SECURE=false" in result.stderr and "TUSPORTAL_AUTH=none" not in result.stderr
 
 
 def test_development_allows_everything() -> None:
