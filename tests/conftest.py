@@ -196,3 +196,44 @@ def tus_url(tus_server: ServerProcess) -> str:
 @pytest.fixture
 def tus_headers() -> dict[str, str]:
     return {"Tus-Resumable": "1.0.0"}
+
+
+# --- the browser: Debian's chromium driven by Playwright (never a downloaded browser) -------------
+
+CHROMIUM = os.environ.get("TUSPORTAL_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+
+
+def ensure_chromium() -> str:
+    """Debian's chromium; installed with apt when missing (CI runs as root on Debian)."""
+    if not Path(CHROMIUM).exists() and shutil.which("apt-get") and os.geteuid() == 0:
+        subprocess.run(["apt-get", "update", "-qq"], check=False, timeout=600)
+        subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "chromium"],
+            check=True,
+            timeout=1200,
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        )
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("chromium is required in CI")
+        pytest.skip("chromium is not installed")
+    return CHROMIUM
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    executable = ensure_chromium()
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()

@@ -220,14 +220,10 @@ class Authentication:
         if scope["method"] in SAFE_METHODS:
             await self.app(scope, receive, send)
             return
-        presented = headers.get(CSRF_HEADER)
-        if presented is None and forms.is_form(headers.get(b"content-type")):
-            body = await _buffered_body(receive)
-            if body is None:
-                await _deny(scope, send, 413, forms.FormTooLarge.message, code="form_too_large")
-                return
-            presented = forms.parse_form(headers.get(b"content-type"), body).get(CSRF_FIELD)
-            receive = _replay(body, receive)
+        read = await _presented_token(scope, receive, send, headers)
+        if read is None:
+            return
+        presented, receive = read
         if not auth.csrf_matches(expected, presented):
             await _csrf_refused(scope, send)
             return
@@ -254,14 +250,10 @@ class Authentication:
                 await _csrf_refused(scope, send)
                 return
             if ui and scope["path"] != "/logout":
-                presented = headers.get(CSRF_HEADER)
-                if presented is None:
-                    body = await _buffered_body(receive)
-                    if body is None:
-                        await _deny(scope, send, 413, forms.FormTooLarge.message, code="form_too_large")
-                        return
-                    presented = forms.parse_form(headers.get(b"content-type"), body).get(CSRF_FIELD)
-                    receive = _replay(body, receive)
+                read = await _presented_token(scope, receive, send, headers)
+                if read is None:
+                    return
+                presented, receive = read
                 if fresh or not auth.csrf_matches(expected, presented):
                     await _csrf_refused(scope, send)
                     return
@@ -344,6 +336,21 @@ async def _csrf_refused(scope: Scope, send: Send) -> None:
         " csrf_token form field (reload the page to get a fresh one)",
         code="csrf_failed",
     )
+
+
+async def _presented_token(
+    scope: Scope, receive: Receive, send: Send, headers: dict[bytes, str]
+) -> tuple[str | None, Receive] | None:
+    """The CSRF token a request presents (the header, else a form body's field) and the `receive`
+    to pass on (a form body read here is replayed). None: the form was too large, and a 413 went."""
+    presented = headers.get(CSRF_HEADER)
+    if presented is not None or not forms.is_form(headers.get(b"content-type")):
+        return presented, receive
+    body = await _buffered_body(receive)
+    if body is None:
+        await _deny(scope, send, 413, forms.FormTooLarge.message, code="form_too_large")
+        return None
+    return forms.parse_form(headers.get(b"content-type"), body).get(CSRF_FIELD), _replay(body, receive)
 
 
 async def _deny(

@@ -34,39 +34,53 @@ def is_form(content_type: str | None) -> bool:
 
 def parse_form(content_type: str | None, body: bytes) -> dict[str, str]:
     """The fields of a form body (the first value of each name); {} for other content types."""
+    fields: dict[str, str] = {}
+    for name, value in parse_pairs(content_type, body):
+        fields.setdefault(name, value)
+    return fields
+
+
+def parse_pairs(content_type: str | None, body: bytes) -> list[tuple[str, str]]:
+    """Every (name, value) of a form body, repeated names included; [] for other content types."""
     kind = media_type(content_type)
     try:
         if kind == "application/x-www-form-urlencoded":
-            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
-            fields: dict[str, str] = {}
-            for name, value in pairs:
-                fields.setdefault(name, value)
-            return fields
+            return parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200)
         if kind == "multipart/form-data":
             return _multipart(content_type or "", body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise InvalidRequestBody(f"the form body cannot be read: {exc}") from None
-    return {}
+    return []
 
 
-def _multipart(content_type: str, body: bytes) -> dict[str, str]:
+def _multipart(content_type: str, body: bytes) -> list[tuple[str, str]]:
     head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode("latin-1")
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + body)
     if not message.is_multipart():
         raise ValueError("multipart/form-data without a boundary")
-    fields: dict[str, str] = {}
+    fields: list[tuple[str, str]] = []
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
-        if not isinstance(name, str) or part.get_filename() is not None or name in fields:
+        if not isinstance(name, str) or part.get_filename() is not None:
             continue  # files are not form fields here
         payload = part.get_payload(decode=True)
         if isinstance(payload, bytes):
-            fields[name] = payload.decode(part.get_content_charset() or "utf-8")
+            fields.append((name, payload.decode(part.get_content_charset() or "utf-8")))
     return fields
 
 
 async def read_form(request: Request) -> dict[str, str]:
     """The request's form fields; 413 past FORM_LIMIT, 400 when unreadable."""
+    return parse_form(request.headers.get("content-type"), await read_body(request))
+
+
+async def read_form_pairs(request: Request) -> list[tuple[str, str]]:
+    """Every (name, value) of the request's form, repeated names included."""
+    return parse_pairs(request.headers.get("content-type"), await read_body(request))
+
+
+async def read_body(request: Request) -> bytes:
+    """A form's body, whole; 413 past FORM_LIMIT."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > FORM_LIMIT:
         raise FormTooLarge()
@@ -75,4 +89,4 @@ async def read_form(request: Request) -> dict[str, str]:
         body += chunk
         if len(body) > FORM_LIMIT:
             raise FormTooLarge()
-    return parse_form(request.headers.get("content-type"), body)
+    return body

@@ -1,58 +1,20 @@
-"""Fixtures for the web UI tests: Debian's chromium driven by Playwright (never a downloaded
-browser), a tiny webhook receiver, and where screenshots go."""
+"""Fixtures for the web UI tests: a tiny webhook receiver, where screenshots go, and `wait_until`.
+The `browser` fixture (Debian's chromium under Playwright) is in tests/conftest.py."""
 
 from __future__ import annotations
 
 import http.server
-import os
-import shutil
-import subprocess
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 SCREENSHOTS = REPO_ROOT / "test-artifacts" / "screenshots"
-CHROMIUM = os.environ.get("TUSPORTAL_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
-
-
-def ensure_chromium() -> str:
-    """Debian's chromium; installed with apt when missing (CI runs as root on Debian)."""
-    if not Path(CHROMIUM).exists() and shutil.which("apt-get") and os.geteuid() == 0:
-        subprocess.run(["apt-get", "update", "-qq"], check=False, timeout=600)
-        subprocess.run(
-            ["apt-get", "install", "-y", "-qq", "chromium"],
-            check=True,
-            timeout=1200,
-            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        )
-    if not Path(CHROMIUM).exists():
-        if os.environ.get("CI") == "true":
-            raise RuntimeError("chromium is required in CI")
-        pytest.skip("chromium is not installed")
-    return CHROMIUM
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    from playwright.sync_api import sync_playwright
-
-    executable = ensure_chromium()
-    with sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
 
 
 @pytest.fixture(scope="session")
@@ -94,3 +56,20 @@ def receiver() -> Iterator[Receiver]:
     thread.start()
     yield state["receiver"]
     server.shutdown()
+
+
+@pytest.fixture
+def wait_until() -> Callable[..., Any]:
+    """`wait_until(check, timeout=30, what=...)`: poll `check` until it returns something truthy
+    (that value), or fail after `timeout` seconds."""
+    return _wait_until
+
+
+def _wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")

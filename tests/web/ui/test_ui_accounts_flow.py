@@ -7,7 +7,6 @@ page is saved under test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,22 +28,12 @@ def portal(server_factory) -> Iterator[Any]:
     server.stop()
 
 
-def wait_until(check: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def shot(page: Any, screenshots: Path, name: str) -> None:
     page.screenshot(path=str(screenshots / f"accounts-{name}.png"), full_page=True)
 
 
 def test_register_token_upload_batch_events_sign_out(
-    portal: Any, browser: Any, receiver: Any, screenshots: Path
+    portal: Any, browser: Any, receiver: Any, screenshots: Path, wait_until: Any
 ) -> None:
     base = portal.base
     context = browser.new_context(viewport={"width": 1280, "height": 900})

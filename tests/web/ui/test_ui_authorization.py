@@ -4,14 +4,13 @@ webhook or delivery answers exactly as an unknown one; an admin sees everything.
 
 from __future__ import annotations
 
-from urllib.parse import quote
-
 import asyncio
 import base64
 import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import httpx
 import pytest

@@ -47,16 +47,6 @@ def page(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def wait_until(check: Any, timeout: float = 30.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_every_page_renders(portal: Any, page: Any, screenshots: Path) -> None:
     for name, (path, heading) in PAGES.items():
         response = page.goto(portal.base + path)
@@ -107,7 +97,7 @@ def add_webhook(page: Any, base: str, url: str, event_type: str) -> str:
 
 
 def test_upload_batch_files_events_replay_delete(
-    portal: Any, page: Any, browser: Any, receiver: Any, screenshots: Path
+    portal: Any, page: Any, browser: Any, receiver: Any, screenshots: Path, wait_until: Any
 ) -> None:
     base = portal.base
     api = httpx.Client(base_url=base, timeout=30)

@@ -1,18 +1,14 @@
-"""Reading what a browser sends: url-encoded form bodies and query parameters.
-
-Forms are parsed here (no multipart library needed: every UI form is url-encoded). Bad values raise
-`InvalidForm` (400), which the page wrapper renders as an error page.
+"""Reading what a browser sends to the pages: form fields (parsed by tusportal.web.forms, which the
+CSRF check shares) and query parameters. Bad values raise `InvalidForm` (400), which the page
+wrapper renders as an error page.
 """
 
 from __future__ import annotations
 
-from urllib.parse import parse_qsl
-
 from starlette.requests import Request
 
 from tusportal.errors import InvalidRequestBody
-
-MAX_FORM_BYTES = 64 * 1024
+from tusportal.web import forms, redirects
 
 
 class InvalidForm(InvalidRequestBody):
@@ -36,19 +32,9 @@ class Form:
 
 
 async def read_form(request: Request) -> Form:
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media != "application/x-www-form-urlencoded":
+    if not forms.is_form(request.headers.get("content-type")):
         raise InvalidForm("the form must be sent as application/x-www-form-urlencoded")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM_BYTES:
-            raise InvalidForm("form larger than 64 KiB")
-    try:
-        text = body.decode()
-    except UnicodeDecodeError:
-        raise InvalidForm("the form is not valid UTF-8") from None
-    return Form(parse_qsl(text, keep_blank_values=True))
+    return Form(await forms.read_form_pairs(request))
 
 
 def query_int(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -68,6 +54,4 @@ def query_text(request: Request, name: str) -> str | None:
 
 def local_path(value: str, default: str) -> str:
     """A redirect target from a form: only a path on this site ('/...', never '//host')."""
-    if value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return default
+    return redirects.local_path(value, default)
