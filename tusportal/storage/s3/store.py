@@ -26,6 +26,7 @@ import structlog
 from tusportal.errors import StorageUnavailable
 from tusportal.storage.base import Hasher, StoreState
 from tusportal.storage.s3.aio import AsyncS3, joined
+from tusportal.storage.s3.cache import PieceCache
 from tusportal.storage.s3.client import RetryPolicy, S3Client, StorageInconsistent, minio_client
 from tusportal.storage.s3.layout import Layout, Part, Piece, restore_pieces
 from tusportal.storage.s3.sizing import MAX_PART_SIZE as MAX_COPY
@@ -51,6 +52,7 @@ class S3Config:
     parts_in_flight: int = 4
     io_threads: int = 16
     max_pieces: int = 32
+    piece_cache: int = 32 * MIB  # bytes of pending pieces kept in memory to skip fetching them back
     read_chunk: int = 1 * MIB
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
@@ -79,7 +81,9 @@ class S3Store:
             client = S3Client(minio, config.bucket, config.retry)
         self.client = client
         self._executor = ThreadPoolExecutor(config.io_threads, thread_name_prefix="tusportal-s3")
-        self._s3 = AsyncS3(client, self._executor, f"{config.object_prefix}.pending/")
+        self._s3 = AsyncS3(
+            client, self._executor, f"{config.object_prefix}.pending/", PieceCache(config.piece_cache)
+        )
         self._writer_config = WriterConfig(
             part_size=clamp_part_size(config.part_size),
             parts_in_flight=max(1, config.parts_in_flight),

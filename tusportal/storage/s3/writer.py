@@ -2,9 +2,9 @@
 
 Bytes are hashed (the running hashes the service asks for) in order on the store's threads, a
 batch at a time, never on the event loop. They are gathered in memory until, with the pending
-pieces before them, they fill a part; the part (pieces fetched back and joined with the new
-bytes) is uploaded by a thread while the next bytes arrive, with at most `parts_in_flight` parts
-in flight — memory stays below about
+pieces before them, they fill a part; the part (pieces joined with the new bytes; fetched back
+unless this instance still has them cached) is uploaded by a thread while the next bytes arrive,
+with at most `parts_in_flight` parts in flight — memory stays below about
 (parts_in_flight + 1) * part size. When the body ends, `flush` stores what is left:
 
 - as a new pending piece (one PUT of just the new bytes: a PATCH never rewrites earlier ones);
@@ -75,11 +75,13 @@ def _upload_part(
 
 def _put(
     client: S3Client, name: str, pieces: list[bytes], chunks: list[bytes], content_type: str | None
-) -> str:
+) -> bytes:
+    """PUT the joined bytes as one object; returns them (for the piece cache)."""
     body = joined(pieces, chunks)
     pieces.clear()
     chunks.clear()
-    return client.put_object(name, body, content_type)
+    client.put_object(name, body, content_type)
+    return body
 
 
 class S3Writer:
@@ -293,7 +295,8 @@ class S3Writer:
         datas = await self._s3.fetch(pieces)
         name = self._s3.piece_name(self._key, start)
         size = sum(len(d) for d in datas) + sum(len(c) for c in chunks)
-        await self._s3.run(_put, self._s3.client, name, datas, chunks, None)
+        body = await self._s3.run(_put, self._s3.client, name, datas, chunks, None)
+        self._s3.cache.put(name, body)
         return _Outcome(pieces=[Piece(name, start, size)], retire=pieces)
 
     async def _upload_id(self) -> str:
