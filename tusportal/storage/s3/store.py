@@ -27,7 +27,14 @@ from tusportal.errors import StorageUnavailable
 from tusportal.storage.base import Hasher, StoreState
 from tusportal.storage.s3.aio import AsyncS3, joined
 from tusportal.storage.s3.cache import PieceCache
-from tusportal.storage.s3.client import RetryPolicy, S3Client, StorageInconsistent, minio_client
+from tusportal.storage.s3.client import (
+    MultipartUploadMissing,
+    ObjectMissing,
+    RetryPolicy,
+    S3Client,
+    StorageInconsistent,
+    minio_client,
+)
 from tusportal.storage.s3.layout import Layout, Part, Piece, restore_pieces
 from tusportal.storage.s3.sizing import MAX_PART_SIZE as MAX_COPY
 from tusportal.storage.s3.sizing import MIB, clamp_part_size
@@ -62,6 +69,15 @@ class S3Config:
     def object_prefix(self) -> str:
         prefix = self.prefix.strip("/")
         return prefix + "/" if prefix else ""
+
+
+def _is_completed(found: tuple[int, str] | None, size: int, parts: int | None) -> bool:
+    """Whether the object found is the one this upload's completion makes: its size, and (for a
+    multipart object, whose ETag ends in "-<number of parts>") its number of parts."""
+    if found is None or found[0] != size:
+        return False
+    _, dash, count = found[1].strip('"').partition("-")
+    return parts is None or not dash or not count.isdigit() or int(count) == parts
 
 
 class S3Store:
@@ -177,25 +193,15 @@ class S3Store:
             # fsync-every-patch calls this after every PATCH: nothing to do before the end
             return layout.to_state()
         s3, size = self._s3, layout.size
-        if layout.direct:
-            pass
-        elif layout.upload_id is not None:
-            parts = list(layout.parts)
-            if layout.pending:
-                datas = await s3.fetch(layout.pending)
-                number = parts[-1].number + 1 if parts else 1
-                body = await s3.run(joined, datas, [])
-                etag = await s3.run(self.client.upload_part, layout.object, layout.upload_id, number, body)
-                parts.append(Part(number, etag, len(body)))
-            if parts:
-                listed = [(p.number, p.etag) for p in parts]
-                await s3.run(self.client.complete_multipart_upload, layout.object, layout.upload_id, listed)
-            else:
-                await s3.run(self.client.put_object, layout.object, b"", layout.content_type)
-        else:
-            datas = await s3.fetch(layout.pending)
-            body = await s3.run(joined, datas, [])
-            await s3.run(self.client.put_object, layout.object, body, layout.content_type)
+        try:
+            await self._complete(layout)
+        except (MultipartUploadMissing, ObjectMissing):
+            # a crash after an earlier completion of this upload and before its state was
+            # committed: the multipart upload (or a swept piece) is gone because the object is made
+            expected = len(layout.parts) + (1 if layout.pending else 0) if layout.upload_id else None
+            if not _is_completed(await s3.run(self.client.stat, layout.object), size, expected):
+                raise
+            log.info("s3_completion_found_done", key=key, size=size)
         try:
             await self._sweep(key, layout)
         except StorageUnavailable as exc:
@@ -211,6 +217,29 @@ class S3Store:
             length=layout.length,
             content_type=layout.content_type,
         ).to_state()
+
+    async def _complete(self, layout: Layout) -> None:
+        """Make the final object from the parts and pending pieces (a direct object is made)."""
+        s3 = self._s3
+        if layout.direct:
+            return
+        if layout.upload_id is not None:
+            parts = list(layout.parts)
+            if layout.pending:
+                datas = await s3.fetch(layout.pending)
+                number = parts[-1].number + 1 if parts else 1
+                body = await s3.run(joined, datas, [])
+                etag = await s3.run(self.client.upload_part, layout.object, layout.upload_id, number, body)
+                parts.append(Part(number, etag, len(body)))
+            if parts:
+                listed = [(p.number, p.etag) for p in parts]
+                await s3.run(self.client.complete_multipart_upload, layout.object, layout.upload_id, listed)
+            else:
+                await s3.run(self.client.put_object, layout.object, b"", layout.content_type)
+            return
+        datas = await s3.fetch(layout.pending)
+        body = await s3.run(joined, datas, [])
+        await s3.run(self.client.put_object, layout.object, body, layout.content_type)
 
     # --- Concatenator --------------------------------------------------------------------
 

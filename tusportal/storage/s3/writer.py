@@ -94,8 +94,8 @@ class S3Writer:
         layout: Layout,
         config: WriterConfig,
     ):
-        if layout.complete or layout.direct:
-            raise StorageInconsistent("the upload's object is already complete")
+        # a made object takes no more bytes (an empty body still completes it: see make_durable)
+        self._sealed = layout.complete or layout.direct
         if offset != layout.size:
             raise ValueError(f"writer offset {offset} does not match the stored size {layout.size}")
         self._s3 = s3
@@ -179,6 +179,8 @@ class S3Writer:
             raise RuntimeError("write after close")
         if not data:
             return
+        if self._sealed:
+            raise StorageInconsistent("the upload's object is already complete")
         self._start_cleanup()
         if self._tail_in_flight:
             await self._drain()  # an interrupted flush: its piece must be counted first
