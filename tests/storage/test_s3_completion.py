@@ -21,6 +21,7 @@ from tusportal.state import migrations
 from tusportal.state.db import Database
 from tusportal.state.events import EventRepository
 from tusportal.state.locks import LockManager
+from tusportal.state.pieces import PostgresPieceStore
 from tusportal.state.uploads import UploadRepository
 from tusportal.storage.base import StoreState
 from tusportal.storage.s3 import S3Config, S3Store
@@ -76,7 +77,7 @@ async def service_on_s3(postgres, s3_server, s3_bucket) -> AsyncIterator[Any]:
         locks = LockManager(db, uploads, lease_seconds=5, wait_seconds=2)
         await locks.start()
         config: S3Config = s3_server.config(s3_bucket, part_size=PART, parts_in_flight=2)
-        store = store_class(config, client)
+        store = store_class(config, client, PostgresPieceStore(db))  # the default: pieces in PostgreSQL
         made.append((db, locks, store))
         return UploadService(uploads=uploads, locks=locks, store=store, config=ServiceConfig())
 
@@ -136,6 +137,7 @@ async def test_crash_between_completion_and_commit_is_repaired_by_the_next_reque
     assert await uploaded_sha256(service, upload.id) == [hashlib.sha256(data).hexdigest()]
     assert s3_server.objects(s3_bucket) == [f"{upload.storage_key}"]
     assert s3_server.multipart_uploads(s3_bucket) == []
+    assert await service.uploads.db.fetchall("SELECT name FROM pending_pieces") == []
 
 
 async def test_repeated_store_completion_finds_the_object_made(make_s3_store, s3_server, s3_bucket) -> None:

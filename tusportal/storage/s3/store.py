@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import structlog
 
 from tusportal.errors import StorageUnavailable
-from tusportal.storage.base import Hasher, StoreState
+from tusportal.storage.base import Hasher, PieceStore, StoreState
 from tusportal.storage.s3.aio import AsyncS3, joined
 from tusportal.storage.s3.cache import PieceCache
 from tusportal.storage.s3.client import (
@@ -81,7 +81,7 @@ def _is_completed(found: tuple[int, str] | None, size: int, parts: int | None) -
 
 
 class S3Store:
-    def __init__(self, config: S3Config, client: S3Client | None = None):
+    def __init__(self, config: S3Config, client: S3Client | None = None, pieces: PieceStore | None = None):
         self.config = config
         if client is None:
             minio = minio_client(
@@ -98,7 +98,7 @@ class S3Store:
         self.client = client
         self._executor = ThreadPoolExecutor(config.io_threads, thread_name_prefix="tusportal-s3")
         self._s3 = AsyncS3(
-            client, self._executor, f"{config.object_prefix}.pending/", PieceCache(config.piece_cache)
+            client, self._executor, f"{config.object_prefix}.pending/", PieceCache(config.piece_cache), pieces
         )
         self._writer_config = WriterConfig(
             part_size=clamp_part_size(config.part_size),
@@ -340,8 +340,7 @@ class S3Store:
         in-progress multipart uploads; with `final_object`, the object too."""
         s3 = self._s3
         listed, uploads = await asyncio.gather(
-            s3.run(self.client.list_names, self.pending_dir(key)),
-            s3.run(self.client.list_multipart_uploads, layout.object),
+            s3.leftover_pieces(key), s3.run(self.client.list_multipart_uploads, layout.object)
         )
         names = {p.name for p in layout.pending + layout.retired} | set(listed)
         if final_object:

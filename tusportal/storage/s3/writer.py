@@ -295,10 +295,14 @@ class S3Writer:
 
     async def _piece(self, pieces: list[Piece], chunks: list[bytes], start: int) -> _Outcome:
         datas = await self._s3.fetch(pieces)
-        name = self._s3.piece_name(self._key, start)
+        s3 = self._s3
+        name = s3.piece_name(self._key, start)
         size = sum(len(d) for d in datas) + sum(len(c) for c in chunks)
-        body = await self._s3.run(_put, self._s3.client, name, datas, chunks, None)
-        self._s3.cache.put(name, body)
+        if s3.pieces is None:
+            body = await s3.run(_put, s3.client, name, datas, chunks, None)
+            s3.cache.put(name, body)
+        else:
+            await s3.store_piece(self._key, name, joined(datas, chunks))
         return _Outcome(pieces=[Piece(name, start, size)], retire=pieces)
 
     async def _upload_id(self) -> str:
