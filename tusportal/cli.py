@@ -39,6 +39,7 @@ from tusportal.state.event_monitor import EventMonitorRepository
 from tusportal.state.files import FileRepository
 from tusportal.state.locks import LockManager
 from tusportal.state.login_failures import LoginFailureRepository
+from tusportal.state.pieces import PostgresPieceStore
 from tusportal.state.sessions import SessionRepository
 from tusportal.state.uploads import UploadRepository
 from tusportal.storage.local import LocalStore
@@ -143,7 +144,7 @@ class Components:
         return "ok"
 
 
-def make_store(settings: Settings) -> LocalStore | S3Store:
+def make_store(settings: Settings, db: Database | None = None) -> LocalStore | S3Store:
     """TUSPORTAL_STORAGE: `local` (a directory) or `s3` (a bucket, see docs/s3.md)."""
     if settings.storage != "s3":
         return LocalStore(settings.files_dir())
@@ -166,7 +167,10 @@ def make_store(settings: Settings) -> LocalStore | S3Store:
             prefix=settings.s3_prefix,
             part_size=settings.s3_part_size,
             parts_in_flight=settings.s3_parts_in_flight,
-        )
+        ),
+        pieces=PostgresPieceStore(db)
+        if db is not None and settings.s3_pending_pieces == "database"
+        else None,
     )
 
 
@@ -180,7 +184,7 @@ def build(settings: Settings) -> Components:
         lease_seconds=settings.lock_lease_seconds,
         wait_seconds=settings.lock_wait_seconds,
     )
-    store = make_store(settings)
+    store = make_store(settings, db)
     batches = BatchService(db, BatchRepository(db), file_url=settings.normalized_base_path())
     pre_create = (
         PreCreateHook(

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     s3_prefix: str = Field("", description="Object key prefix: objects are <prefix>/<upload id>")
     s3_part_size: int = Field(8 * 1024 * 1024, ge=5 * 1024 * 1024, description="Multipart part size")
     s3_parts_in_flight: int = Field(4, ge=1, le=64, description="Parts uploaded at once per upload")
+    s3_pending_pieces: Literal["database", "bucket"] = Field(
+        "database",
+        description="Where an unfinished upload's bytes after its last part live: database or bucket",
+    )
 
     # HTTP
     host: str = "127.0.0.1"

@@ -12,6 +12,7 @@ import time
 from urllib.parse import urlsplit
 
 import httpx
+import psycopg
 import pytest
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -33,6 +34,12 @@ def pair(server_factory, s3_server, s3_bucket):
     yield a, b
     a.stop(timeout=10)
     b.stop(timeout=10)
+
+
+def pending_pieces(server) -> int:
+    with psycopg.connect(server.database_url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM pending_pieces").fetchone()
+    return int(row[0]) if row else 0
 
 
 def create(url: str, length: int) -> str:
@@ -143,12 +150,13 @@ def test_termination_leaves_no_object_piece_or_multipart_upload(pair, s3_server,
     location = create(a.url, 20 * MIB)
     patch(on(a, location), 0, data[: 6 * MIB])  # a part and a piece
     patch(on(b, location), 6 * MIB, data[6 * MIB :])  # another piece
-    assert s3_server.objects(s3_bucket)
+    assert pending_pieces(a) == 2  # in PostgreSQL, the default
     assert s3_server.multipart_uploads(s3_bucket)
     r = httpx.delete(on(b, location), headers=TUS, timeout=15)
     assert r.status_code == 204
     assert s3_server.objects(s3_bucket) == []
     assert s3_server.multipart_uploads(s3_bucket) == []
+    assert pending_pieces(a) == 0
     assert httpx.head(on(a, location), headers=TUS, timeout=10).status_code in (404, 410)
 
 

@@ -6,10 +6,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
+from tusportal.state import migrations
+from tusportal.state.db import Database
+from tusportal.state.pieces import PostgresPieceStore
 from tusportal.storage.base import StoreState
 from tusportal.storage.s3 import S3Store
 from tusportal.storage.s3.sizing import MIB
@@ -17,21 +20,44 @@ from tusportal.storage.s3.sizing import MIB
 PART = 5 * MIB
 
 
-@pytest.fixture
-def make_store(s3_server, s3_bucket) -> Iterator:
-    """Stores on one bucket, as separate instances (own thread pool, own connections) would be."""
-    stores: list[S3Store] = []
+class Stores:
+    """Makes stores on one bucket, as separate instances (own thread pool, own connections) would
+    be, with their pending pieces in the bucket or in PostgreSQL (`pieces`)."""
 
-    def make(**overrides) -> S3Store:
+    def __init__(self, s3_server, bucket: str, pieces: PostgresPieceStore | None):
+        self.s3_server, self.bucket, self.pieces = s3_server, bucket, pieces
+        self.stores: list[S3Store] = []
+
+    def __call__(self, **overrides) -> S3Store:
         values = {"prefix": "up", "part_size": PART, "parts_in_flight": 2}
         values.update(overrides)
-        store = S3Store(s3_server.config(s3_bucket, **values))
-        stores.append(store)
+        store = S3Store(self.s3_server.config(self.bucket, **values), pieces=self.pieces)
+        self.stores.append(store)
         return store
 
-    yield make
-    for store in stores:
+    async def everything(self) -> list[str]:
+        """Every object in the bucket and every piece in PostgreSQL."""
+        found = list(self.s3_server.objects(self.bucket))
+        if self.pieces is not None:
+            rows = await self.pieces.db.fetchall("SELECT name FROM pending_pieces")
+            found += [r[0] for r in rows]
+        return sorted(found)
+
+
+@pytest.fixture(params=["bucket", "database"], ids=["pieces-in-bucket", "pieces-in-postgres"])
+async def make_store(request, s3_server, s3_bucket, postgres) -> AsyncIterator[Stores]:
+    db = None
+    if request.param == "database":
+        db = Database(postgres.new_database(), min_size=1, max_size=4)
+        await db.open()
+        async with db.connection() as conn:
+            await migrations.apply(conn)
+    stores = Stores(s3_server, s3_bucket, PostgresPieceStore(db) if db is not None else None)
+    yield stores
+    for store in stores.stores:
         store.close()
+    if db is not None:
+        await db.close()
 
 
 async def append(
@@ -74,7 +100,7 @@ async def test_many_small_patches_become_parts_and_leave_only_the_object(make_st
     assert state is not None and len(state["parts"]) == 2
     state = await store.make_durable("b1", state)
     assert digest(await read_all(store, "b1", state)) == digest(data)
-    assert s3_server.objects(s3_bucket) == ["up/b1"]
+    assert await make_store.everything() == ["up/b1"]
     assert s3_server.multipart_uploads(s3_bucket) == []
 
 
@@ -109,7 +135,7 @@ async def test_another_instance_resumes_from_the_persisted_state(make_store, s3_
         turn += 1
     state = await b.make_durable("r1", state)
     assert digest(await read_all(a, "r1", state)) == digest(data)
-    assert s3_server.objects(s3_bucket) == ["up/r1"]
+    assert await make_store.everything() == ["up/r1"]
 
 
 async def test_writer_interrupted_mid_part_then_resumed_elsewhere(make_store, s3_server, s3_bucket):
@@ -146,7 +172,7 @@ async def test_writer_interrupted_mid_part_then_resumed_elsewhere(make_store, s3
     state = await b.make_durable("i1", state)
     assert digest(await read_all(b, "i1", state)) == digest(data)
     assert s3_server.multipart_uploads(s3_bucket) == []
-    assert s3_server.objects(s3_bucket) == ["up/i1"]
+    assert await make_store.everything() == ["up/i1"]
 
 
 async def test_crashed_writer_leaves_garbage_that_is_never_counted(make_store, s3_server, s3_bucket):
@@ -158,12 +184,12 @@ async def test_crashed_writer_leaves_garbage_that_is_never_counted(make_store, s
     # the crashed PATCH: uploads a part and a piece, but nobody persists its state
     lost, _ = await append(a, "c1", committed_offset, os.urandom(6 * MIB), committed)
     assert lost == 6 * MIB
-    assert len(s3_server.objects(s3_bucket)) > 1
+    assert len(await make_store.everything()) > 1
     assert await b.size("c1", committed) == committed_offset
     _, state = await append(b, "c1", committed_offset, data[committed_offset:], committed)
     state = await b.make_durable("c1", state)
     assert digest(await read_all(b, "c1", state)) == digest(data)
-    assert s3_server.objects(s3_bucket) == ["up/c1"]
+    assert await make_store.everything() == ["up/c1"]
     assert s3_server.multipart_uploads(s3_bucket) == []
 
 
@@ -206,7 +232,7 @@ async def test_many_tiny_patches_merge_pieces(make_store, s3_server, s3_bucket):
         assert state is not None and len(state["pending"]) <= 3
     state = await store.make_durable("m1", state)
     assert await read_all(store, "m1", state) == data
-    assert s3_server.objects(s3_bucket) == ["up/m1"]
+    assert await make_store.everything() == ["up/m1"]
 
 
 async def test_delete_removes_parts_pieces_and_leftovers(make_store, s3_server, s3_bucket):
@@ -216,9 +242,9 @@ async def test_delete_removes_parts_pieces_and_leftovers(make_store, s3_server, 
     _, state = await append(store, "d1", 0, os.urandom(7 * MIB), None)
     await append(store, "d1", 7 * MIB, os.urandom(6 * MIB), state)  # a crashed writer's garbage
     assert s3_server.multipart_uploads(s3_bucket)
-    assert s3_server.objects(s3_bucket)
+    assert await make_store.everything()
     await store.delete("d1", state)
-    assert s3_server.objects(s3_bucket) == []
+    assert await make_store.everything() == []
     assert s3_server.multipart_uploads(s3_bucket) == []
     await store.delete("d1", state)  # idempotent
 
@@ -228,7 +254,7 @@ async def test_delete_of_a_completed_upload(make_store, s3_server, s3_bucket):
     _, state = await append(store, "d2", 0, os.urandom(MIB), None)
     state = await store.make_durable("d2", state)
     await store.delete("d2", state)
-    assert s3_server.objects(s3_bucket) == []
+    assert await make_store.everything() == []
 
 
 async def test_known_length_writes_the_object_directly_with_its_content_type(
@@ -241,7 +267,7 @@ async def test_known_length_writes_the_object_directly_with_its_content_type(
     state = store.describe("k1", None, length=len(small), content_type="image/png")
     _, state = await append(store, "k1", 0, small, state)
     assert state is not None and state.get("direct")
-    assert s3_server.objects(s3_bucket) == ["up/k1"]
+    assert await make_store.everything() == ["up/k1"]
     state = await store.make_durable("k1", state)
     assert await read_all(store, "k1", state) == small
     stat = s3_server.minio().stat_object(s3_bucket, "up/k1")
@@ -255,7 +281,7 @@ async def test_known_length_writes_the_object_directly_with_its_content_type(
     state = await store.make_durable("k2", state)
     assert digest(await read_all(store, "k2", state)) == digest(big)
     assert s3_server.minio().stat_object(s3_bucket, "up/k2").content_type == "video/mp4"
-    assert sorted(s3_server.objects(s3_bucket)) == ["up/k1", "up/k2"]
+    assert sorted(await make_store.everything()) == ["up/k1", "up/k2"]
 
 
 async def test_empty_upload(make_store, s3_server, s3_bucket):
@@ -263,7 +289,7 @@ async def test_empty_upload(make_store, s3_server, s3_bucket):
     state = await store.create("e1")
     state = await store.make_durable("e1", state)
     assert await store.size("e1", state) == 0
-    assert s3_server.objects(s3_bucket) == ["up/e1"]
+    assert await make_store.everything() == ["up/e1"]
 
 
 async def test_states_stay_small_and_json(make_store):

@@ -80,6 +80,11 @@ def new_upload_id() -> str:
     return secrets.token_urlsafe(18)
 
 
+async def _no_body() -> AsyncIterator[bytes]:
+    return
+    yield  # pragma: no cover - makes this an (empty) async generator
+
+
 @dataclass
 class _Stream:
     """What happened while a body streamed into a writer."""
@@ -300,6 +305,9 @@ class UploadService:
             if upload.state == "active":
                 self.concat.assemble_soon(upload_id)  # in case a crash cut an assembly short
             return upload
+        if upload.state == "active" and upload.offset and upload.offset == upload.length:
+            # every byte arrived but the completion was cut short (a crash): complete it now
+            return await self.append(upload_id, offset=upload.offset, body=_no_body())
         if upload.state == "active" and upload.offset:
             held = await self.store.size(upload.storage_key, upload.storage_state)
             if held < upload.offset:
@@ -397,6 +405,13 @@ class UploadService:
 
             new_offset = current + written
             if complete:
+                if written and getattr(self.store, "completion_consumes_state", False):
+                    # commit "every byte is stored" before the store completes the object: a crash
+                    # between that completion and the commit below then leaves offset == length,
+                    # and the next request for the upload (a HEAD, a PATCH) completes it again
+                    await self.uploads.checkpoint(
+                        upload_id, token, new_offset, self.config.expiration_seconds, state
+                    )
                 state = await self.store.make_durable(upload.storage_key, state) or state
             saved = True
             events = []

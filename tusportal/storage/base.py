@@ -83,7 +83,10 @@ class Store(Protocol):
 
     async def make_durable(self, key: str, state: StoreState | None = None) -> StoreState | None:
         """Called once when the upload completes (and with fsync-every-patch after each PATCH):
-        afterwards the whole object must survive a power loss and be readable with `read`."""
+        afterwards the whole object must survive a power loss and be readable with `read`.
+        A store whose completion changes what later calls find (S3's CompleteMultipartUpload)
+        sets the class attribute `completion_consumes_state = True`: the service then commits
+        offset == length before calling this, so a crash in between is finished by a retry."""
         ...
 
 
@@ -127,3 +130,22 @@ class Describer(Protocol):
 @runtime_checkable
 class LocalFiles(Protocol):
     def path(self, key: str) -> Path: ...
+
+
+@runtime_checkable
+class PieceStore(Protocol):
+    """Small byte strings every instance can read, where a store may keep the bytes of an
+    unfinished upload that do not fill a part yet (the S3 store's pending pieces). A piece is
+    written once under a unique name and never changed; `owner` (the upload's storage key) groups
+    an upload's pieces so that cleanup finds those no state references (a crashed writer's).
+    Implemented in state/ (PostgreSQL) and handed to the store where everything is wired."""
+
+    async def put(self, owner: str, name: str, data: bytes) -> None: ...
+
+    async def get(self, names: list[str]) -> dict[str, bytes]:
+        """The pieces found, by name (a missing one is simply absent)."""
+        ...
+
+    async def delete(self, names: list[str]) -> None: ...
+
+    async def names(self, owner: str) -> list[str]: ...

@@ -343,6 +343,20 @@ class S3Client:
 
         self._call("remove_objects", run)
 
+    def stat(self, name: str) -> tuple[int, str] | None:
+        """(size, ETag) of an object, or None if there is none."""
+
+        def run() -> tuple[int, str] | None:
+            try:
+                info = self.minio.stat_object(self.bucket, name)
+            except S3Error as exc:
+                if exc.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
+                    return None
+                raise
+            return int(info.size or 0), str(info.etag or "")
+
+        return self._call("stat_object", run)
+
     def _exists(self, name: str) -> bool:
         try:
             self.minio.stat_object(self.bucket, name)

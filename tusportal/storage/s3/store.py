@@ -24,9 +24,17 @@ from dataclasses import dataclass, field
 import structlog
 
 from tusportal.errors import StorageUnavailable
-from tusportal.storage.base import Hasher, StoreState
+from tusportal.storage.base import Hasher, PieceStore, StoreState
 from tusportal.storage.s3.aio import AsyncS3, joined
-from tusportal.storage.s3.client import RetryPolicy, S3Client, StorageInconsistent, minio_client
+from tusportal.storage.s3.cache import PieceCache
+from tusportal.storage.s3.client import (
+    MultipartUploadMissing,
+    ObjectMissing,
+    RetryPolicy,
+    S3Client,
+    StorageInconsistent,
+    minio_client,
+)
 from tusportal.storage.s3.layout import Layout, Part, Piece, restore_pieces
 from tusportal.storage.s3.sizing import MAX_PART_SIZE as MAX_COPY
 from tusportal.storage.s3.sizing import MIB, clamp_part_size
@@ -51,6 +59,7 @@ class S3Config:
     parts_in_flight: int = 4
     io_threads: int = 16
     max_pieces: int = 32
+    piece_cache: int = 32 * MIB  # bytes of pending pieces kept in memory to skip fetching them back
     read_chunk: int = 1 * MIB
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
@@ -62,8 +71,20 @@ class S3Config:
         return prefix + "/" if prefix else ""
 
 
+def _is_completed(found: tuple[int, str] | None, size: int, parts: int | None) -> bool:
+    """Whether the object found is the one this upload's completion makes: its size, and (for a
+    multipart object, whose ETag ends in "-<number of parts>") its number of parts."""
+    if found is None or found[0] != size:
+        return False
+    _, dash, count = found[1].strip('"').partition("-")
+    return parts is None or not dash or not count.isdigit() or int(count) == parts
+
+
 class S3Store:
-    def __init__(self, config: S3Config, client: S3Client | None = None):
+    # CompleteMultipartUpload turns parts and pieces into the object: see Store.make_durable
+    completion_consumes_state = True
+
+    def __init__(self, config: S3Config, client: S3Client | None = None, pieces: PieceStore | None = None):
         self.config = config
         if client is None:
             minio = minio_client(
@@ -79,7 +100,9 @@ class S3Store:
             client = S3Client(minio, config.bucket, config.retry)
         self.client = client
         self._executor = ThreadPoolExecutor(config.io_threads, thread_name_prefix="tusportal-s3")
-        self._s3 = AsyncS3(client, self._executor, f"{config.object_prefix}.pending/")
+        self._s3 = AsyncS3(
+            client, self._executor, f"{config.object_prefix}.pending/", PieceCache(config.piece_cache), pieces
+        )
         self._writer_config = WriterConfig(
             part_size=clamp_part_size(config.part_size),
             parts_in_flight=max(1, config.parts_in_flight),
@@ -173,25 +196,15 @@ class S3Store:
             # fsync-every-patch calls this after every PATCH: nothing to do before the end
             return layout.to_state()
         s3, size = self._s3, layout.size
-        if layout.direct:
-            pass
-        elif layout.upload_id is not None:
-            parts = list(layout.parts)
-            if layout.pending:
-                datas = await s3.fetch(layout.pending)
-                number = parts[-1].number + 1 if parts else 1
-                body = await s3.run(joined, datas, [])
-                etag = await s3.run(self.client.upload_part, layout.object, layout.upload_id, number, body)
-                parts.append(Part(number, etag, len(body)))
-            if parts:
-                listed = [(p.number, p.etag) for p in parts]
-                await s3.run(self.client.complete_multipart_upload, layout.object, layout.upload_id, listed)
-            else:
-                await s3.run(self.client.put_object, layout.object, b"", layout.content_type)
-        else:
-            datas = await s3.fetch(layout.pending)
-            body = await s3.run(joined, datas, [])
-            await s3.run(self.client.put_object, layout.object, body, layout.content_type)
+        try:
+            await self._complete(layout)
+        except (MultipartUploadMissing, ObjectMissing):
+            # a crash after an earlier completion of this upload and before its state was
+            # committed: the multipart upload (or a swept piece) is gone because the object is made
+            expected = len(layout.parts) + (1 if layout.pending else 0) if layout.upload_id else None
+            if not _is_completed(await s3.run(self.client.stat, layout.object), size, expected):
+                raise
+            log.info("s3_completion_found_done", key=key, size=size)
         try:
             await self._sweep(key, layout)
         except StorageUnavailable as exc:
@@ -207,6 +220,29 @@ class S3Store:
             length=layout.length,
             content_type=layout.content_type,
         ).to_state()
+
+    async def _complete(self, layout: Layout) -> None:
+        """Make the final object from the parts and pending pieces (a direct object is made)."""
+        s3 = self._s3
+        if layout.direct:
+            return
+        if layout.upload_id is not None:
+            parts = list(layout.parts)
+            if layout.pending:
+                datas = await s3.fetch(layout.pending)
+                number = parts[-1].number + 1 if parts else 1
+                body = await s3.run(joined, datas, [])
+                etag = await s3.run(self.client.upload_part, layout.object, layout.upload_id, number, body)
+                parts.append(Part(number, etag, len(body)))
+            if parts:
+                listed = [(p.number, p.etag) for p in parts]
+                await s3.run(self.client.complete_multipart_upload, layout.object, layout.upload_id, listed)
+            else:
+                await s3.run(self.client.put_object, layout.object, b"", layout.content_type)
+            return
+        datas = await s3.fetch(layout.pending)
+        body = await s3.run(joined, datas, [])
+        await s3.run(self.client.put_object, layout.object, body, layout.content_type)
 
     # --- Concatenator --------------------------------------------------------------------
 
@@ -307,8 +343,7 @@ class S3Store:
         in-progress multipart uploads; with `final_object`, the object too."""
         s3 = self._s3
         listed, uploads = await asyncio.gather(
-            s3.run(self.client.list_names, self.pending_dir(key)),
-            s3.run(self.client.list_multipart_uploads, layout.object),
+            s3.leftover_pieces(key), s3.run(self.client.list_multipart_uploads, layout.object)
         )
         names = {p.name for p in layout.pending + layout.retired} | set(listed)
         if final_object:

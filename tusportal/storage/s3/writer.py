@@ -1,8 +1,10 @@
 """S3Writer: appends a PATCH body to an upload as multipart parts and pending pieces.
 
-Bytes are gathered in memory until, with the pending pieces before them, they fill a part; the part
-(pieces fetched back and joined with the new bytes) is uploaded by a thread while the next bytes
-arrive, with at most `parts_in_flight` parts in flight — memory stays below about
+Bytes are hashed (the running hashes the service asks for) in order on the store's threads, a
+batch at a time, never on the event loop. They are gathered in memory until, with the pending
+pieces before them, they fill a part; the part (pieces joined with the new bytes; fetched back
+unless this instance still has them cached) is uploaded by a thread while the next bytes arrive,
+with at most `parts_in_flight` parts in flight — memory stays below about
 (parts_in_flight + 1) * part size. When the body ends, `flush` stores what is left:
 
 - as a new pending piece (one PUT of just the new bytes: a PATCH never rewrites earlier ones);
@@ -35,6 +37,9 @@ from tusportal.storage.s3.sizing import part_size
 
 log = structlog.get_logger(__name__)
 
+_HASH_BATCH = 1 << 20  # bytes waiting to be hashed before a thread takes them
+_HASH_INLINE = 256 * 1024  # a last batch this small is hashed on the loop: cheaper than a hop
+
 
 @dataclass(frozen=True)
 class WriterConfig:
@@ -53,6 +58,12 @@ class _Outcome:
     direct_size: int | None = None
 
 
+def _hash_all(hashers: list[Hasher], chunks: list[bytes]) -> None:
+    for hasher in hashers:
+        for chunk in chunks:
+            hasher.update(chunk)
+
+
 def _upload_part(
     client: S3Client, name: str, upload_id: str, number: int, pieces: list[bytes], chunks: list[bytes]
 ) -> str:
@@ -64,11 +75,13 @@ def _upload_part(
 
 def _put(
     client: S3Client, name: str, pieces: list[bytes], chunks: list[bytes], content_type: str | None
-) -> str:
+) -> bytes:
+    """PUT the joined bytes as one object; returns them (for the piece cache)."""
     body = joined(pieces, chunks)
     pieces.clear()
     chunks.clear()
-    return client.put_object(name, body, content_type)
+    client.put_object(name, body, content_type)
+    return body
 
 
 class S3Writer:
@@ -81,8 +94,8 @@ class S3Writer:
         layout: Layout,
         config: WriterConfig,
     ):
-        if layout.complete or layout.direct:
-            raise StorageInconsistent("the upload's object is already complete")
+        # a made object takes no more bytes (an empty body still completes it: see make_durable)
+        self._sealed = layout.complete or layout.direct
         if offset != layout.size:
             raise ValueError(f"writer offset {offset} does not match the stored size {layout.size}")
         self._s3 = s3
@@ -103,13 +116,17 @@ class S3Writer:
         self._error: BaseException | None = None
         self._closed = False
         self._tail_in_flight = False
+        self._size = layout.size  # of the acknowledged bytes, kept here: `written` is hot
+        self._unhashed: list[bytes] = []
+        self._unhashed_size = 0
+        self._hashing: asyncio.Future[None] | None = None
 
     # --- what is durable ----------------------------------------------------------------
 
     @property
     def written(self) -> int:
         self._settle()
-        return self._layout.size - self._start
+        return self._size - self._start
 
     @property
     def state(self) -> StoreState | None:
@@ -132,6 +149,7 @@ class S3Writer:
                 return
             self._tasks.popleft()
             self._apply(task.result())
+            self._size = self._layout.size
 
     def _apply(self, outcome: _Outcome) -> None:
         layout = self._layout
@@ -161,11 +179,16 @@ class S3Writer:
             raise RuntimeError("write after close")
         if not data:
             return
+        if self._sealed:
+            raise StorageInconsistent("the upload's object is already complete")
         self._start_cleanup()
         if self._tail_in_flight:
             await self._drain()  # an interrupted flush: its piece must be counted first
-        for hasher in self._hashers:
-            hasher.update(data)
+        if self._hashers:
+            self._unhashed.append(data)
+            self._unhashed_size += len(data)
+            if self._unhashed_size >= _HASH_BATCH:
+                self._hash_unhashed()
         self._chunks.append(data)
         self._buffered += len(data)
         while self._part_due():
@@ -188,7 +211,13 @@ class S3Writer:
 
     async def flush(self, *, fsync: bool = False) -> int:
         """Store everything received, wait for every request; S3 acknowledged writes are durable,
-        so `fsync` needs nothing more."""
+        so `fsync` needs nothing more. Returns once the hashers have seen every byte too."""
+        if self._unhashed:
+            if self._hashing is None and self._unhashed_size <= _HASH_INLINE:
+                _hash_all(self._hashers, self._unhashed)
+                self._unhashed, self._unhashed_size = [], 0
+            else:
+                self._hash_unhashed()
         await self._drain()
         if self._buffered:
             self._start_cleanup()
@@ -213,6 +242,8 @@ class S3Writer:
             self._tail_in_flight = True
             await self._drain()
             self._tail_in_flight = False
+        if self._hashing is not None:
+            await self._hashing
         return self.written
 
     async def close(self) -> None:
@@ -224,10 +255,25 @@ class S3Writer:
         finally:
             self._closed = True
             await self._wait_all()
+            if self._hashing is not None:
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait({self._hashing})
             if self._cleanup is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait({self._cleanup})
             self._settle()
+
+    # --- hashing ------------------------------------------------------------------------
+
+    def _hash_unhashed(self) -> None:
+        """Hash what is waiting on a thread, after the batches before it (the order matters)."""
+        chunks, self._unhashed, self._unhashed_size = self._unhashed, [], 0
+        self._hashing = asyncio.ensure_future(self._hash_after(self._hashing, chunks))
+
+    async def _hash_after(self, previous: asyncio.Future[None] | None, chunks: list[bytes]) -> None:
+        if previous is not None:
+            await previous
+        await self._s3.run(_hash_all, self._hashers, chunks)
 
     # --- requests -----------------------------------------------------------------------
 
@@ -249,9 +295,14 @@ class S3Writer:
 
     async def _piece(self, pieces: list[Piece], chunks: list[bytes], start: int) -> _Outcome:
         datas = await self._s3.fetch(pieces)
-        name = self._s3.piece_name(self._key, start)
+        s3 = self._s3
+        name = s3.piece_name(self._key, start)
         size = sum(len(d) for d in datas) + sum(len(c) for c in chunks)
-        await self._s3.run(_put, self._s3.client, name, datas, chunks, None)
+        if s3.pieces is None:
+            body = await s3.run(_put, s3.client, name, datas, chunks, None)
+            s3.cache.put(name, body)
+        else:
+            await s3.store_piece(self._key, name, joined(datas, chunks))
         return _Outcome(pieces=[Piece(name, start, size)], retire=pieces)
 
     async def _upload_id(self) -> str:
