@@ -1,4 +1,5 @@
-"""Every route x {anonymous, owner, other user, admin} against a real server with
+"""Every route (tus, JSON API, account pages, web UI pages and forms, static files) x {anonymous,
+owner, other user, admin} against a real server with
 TUSPORTAL_AUTH=required. Another user's upload, batch or webhook answers exactly as an unknown id
 does (same status, same error code, same message); admins see everything."""
 
@@ -103,6 +104,7 @@ def meta(**values: str) -> str:
 
 
 Request = Callable[[httpx.Client, Owned], httpx.Response]
+FORM = {"next": "/"}  # the UI's buttons post a url-encoded form
 
 # route -> (request, expected status for anonymous, owner, other user, admin)
 MATRIX: dict[str, tuple[Request, tuple[int, int, int, int]]] = {
@@ -188,6 +190,48 @@ MATRIX: dict[str, tuple[Request, tuple[int, int, int, int]]] = {
     "POST /tokens": (lambda c, o: c.post("/tokens", data={"name": "page"}), (401, 200, 200, 200)),
     # the page revokes one's own tokens only (admins revoke others' through the API)
     "POST /tokens/{id}/revoke": (lambda c, o: c.post(f"/tokens/{o.token}/revoke"), (401, 303, 404, 404)),
+    # the web UI: pages send a signed-out browser to sign-in (303); forms without credentials get 401
+    "GET / (dashboard)": (lambda c, o: c.get("/"), (303, 200, 200, 200)),
+    "GET /upload": (lambda c, o: c.get("/upload"), (303, 200, 200, 200)),
+    "GET /files (page)": (lambda c, o: c.get("/files", params={"q": "x"}), (303, 200, 200, 200)),
+    "POST /files/{id}/delete": (
+        lambda c, o: c.post(f"/files/{o.upload.rsplit('/', 1)[1]}/delete", data=FORM),
+        (401, 303, 404, 303),
+    ),
+    "GET /batches (page)": (lambda c, o: c.get("/batches"), (303, 200, 200, 200)),
+    "POST /batches (form)": (lambda c, o: c.post("/batches", data={"name": "form"}), (401, 303, 303, 303)),
+    "GET /batches/{id} (page)": (lambda c, o: c.get(f"/batches/{o.batch}"), (303, 200, 404, 200)),
+    "POST /batches/{id}/seal (form)": (
+        lambda c, o: c.post(f"/batches/{o.batch}/seal", data=FORM),
+        (401, 303, 404, 303),
+    ),
+    "POST /batches/{id}/cancel (form)": (
+        lambda c, o: c.post(f"/batches/{o.batch}/cancel", data=FORM),
+        (401, 303, 404, 303),
+    ),
+    "GET /events (page)": (lambda c, o: c.get("/events"), (303, 200, 200, 200)),
+    "POST /events/deliveries/{id}/replay (unknown)": (
+        lambda c, o: c.post("/events/deliveries/999999999/replay"),
+        (401, 404, 404, 404),
+    ),
+    "GET /webhooks (page)": (lambda c, o: c.get("/webhooks"), (303, 200, 200, 200)),
+    "POST /webhooks (form)": (
+        lambda c, o: c.post("/webhooks", data={"url": "http://127.0.0.1:9/f", "event_types": "*"}),
+        (401, 201, 201, 201),
+    ),
+    "POST /webhooks/{id}/enable": (
+        lambda c, o: c.post(f"/webhooks/{o.webhook}/enable", data=FORM),
+        (401, 303, 404, 303),
+    ),
+    "POST /webhooks/{id}/disable": (
+        lambda c, o: c.post(f"/webhooks/{o.webhook}/disable", data=FORM),
+        (401, 303, 404, 303),
+    ),
+    "POST /webhooks/{id}/delete": (
+        lambda c, o: c.post(f"/webhooks/{o.webhook}/delete", data=FORM),
+        (401, 303, 404, 303),
+    ),
+    "GET /static/app.css": (lambda c, o: c.get("/static/app.css"), (200, 200, 200, 200)),
     "OPTIONS /files/": (lambda c, o: c.options("/files/"), (204, 204, 204, 204)),
     "GET /healthz": (lambda c, o: c.get("/healthz"), (200, 200, 200, 200)),
 }
