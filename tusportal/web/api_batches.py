@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -14,6 +13,7 @@ from tusportal import auth
 from tusportal.errors import BatchNotFound, InvalidRequestBody
 from tusportal.service import BatchService
 from tusportal.web.auth import principal
+from tusportal.web.json_body import read_model
 
 STATES = ("open", "sealed", "completed", "cancelled")
 
@@ -24,16 +24,6 @@ class NewBatch(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     expected_files: int | None = Field(default=None, gt=0, le=1_000_000)
     metadata: dict[str, Any] = Field(default_factory=dict)
-
-
-async def _json(request: Request) -> Any:
-    body = await request.body()
-    if len(body) > 64 * 1024:
-        raise InvalidRequestBody("request body larger than 64 KiB")
-    try:
-        return json.loads(body or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequestBody(f"request body is not valid JSON: {exc}") from None
 
 
 def _int(request: Request, name: str, default: int, low: int, high: int) -> int:
@@ -59,13 +49,7 @@ class BatchEndpoints:
 
     async def collection(self, request: Request) -> Response:
         if request.method == "POST":
-            try:
-                spec = NewBatch.model_validate(await _json(request))
-            except ValidationError as exc:
-                problems = "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-                )
-                raise InvalidRequestBody(problems) from None
+            spec = await read_model(request, NewBatch)
             doc = await self.batches.create(
                 name=spec.name,
                 expected_files=spec.expected_files,

@@ -14,10 +14,7 @@ GET    /api/events                        ?after=<cursor>&wait=<s>&type=<t>&batc
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -26,6 +23,7 @@ from tusportal import auth
 from tusportal.errors import InvalidRequestBody
 from tusportal.events.management import DeliveryNotFound, EventManagement, WebhookNotFound
 from tusportal.web.auth import principal
+from tusportal.web.json_body import read_model
 
 
 class NewWebhook(BaseModel):
@@ -45,23 +43,6 @@ class WebhookChange(BaseModel):
     description: str | None = Field(default=None, max_length=500)
     enabled: bool | None = None
     rotate_secret: bool = False
-
-
-async def _body(request: Request, model: type[BaseModel]) -> Any:
-    raw = await request.body()
-    if len(raw) > 64 * 1024:
-        raise InvalidRequestBody("request body larger than 64 KiB")
-    try:
-        doc = json.loads(raw or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequestBody(f"request body is not valid JSON: {exc}") from None
-    try:
-        return model.model_validate(doc)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-        )
-        raise InvalidRequestBody(problems) from None
 
 
 def _number(request: Request, name: str, default: float, low: float, high: float) -> float:
@@ -121,7 +102,7 @@ class EventEndpoints:
 
     async def webhooks(self, request: Request) -> Response:
         if request.method == "POST":
-            spec: NewWebhook = await _body(request, NewWebhook)
+            spec: NewWebhook = await read_model(request, NewWebhook)
             doc = await self.events.create_webhook(
                 url=spec.url,
                 event_types=spec.event_types,
@@ -139,7 +120,7 @@ class EventEndpoints:
             await self.events.delete_webhook(webhook_id)
             return Response(status_code=204)
         if request.method == "PATCH":
-            change: WebhookChange = await _body(request, WebhookChange)
+            change: WebhookChange = await read_model(request, WebhookChange)
             return JSONResponse(
                 await self.events.update_webhook(
                     webhook_id,

@@ -9,20 +9,19 @@ methods need the `X-CSRF-Token` header (the middleware checks it).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tusportal import auth
-from tusportal.errors import InvalidRequestBody
 from tusportal.service.accounts import AccountService, TokenNotFound
 from tusportal.state.accounts import ApiToken
 from tusportal.web.auth import principal
+from tusportal.web.json_body import read_model
 
 
 class NewToken(BaseModel):
@@ -56,16 +55,6 @@ def token_doc(token: ApiToken, now: datetime) -> dict[str, Any]:
     }
 
 
-async def _json_body(request: Request) -> Any:
-    body = await request.body()
-    if len(body) > 16 * 1024:
-        raise InvalidRequestBody("request body larger than 16 KiB")
-    try:
-        return json.loads(body or b"{}")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidRequestBody(f"request body is not valid JSON: {exc}") from None
-
-
 def _caller(request: Request) -> auth.Principal:
     who = principal(request)
     assert who is not None, "routes registered only with TUSPORTAL_AUTH=required"
@@ -87,13 +76,7 @@ class TokenEndpoints:
         who = _caller(request)
         now = datetime.now().astimezone()
         if request.method == "POST":
-            try:
-                spec = NewToken.model_validate(await _json_body(request))
-            except ValidationError as exc:
-                problems = "; ".join(
-                    f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in exc.errors()
-                )
-                raise InvalidRequestBody(problems) from None
+            spec = await read_model(request, NewToken, limit=16 * 1024)
             record, token = await self.accounts.create_token_for(
                 who.user_id, name=spec.name, expires_in_days=spec.expires_in_days
             )
