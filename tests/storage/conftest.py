@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -224,6 +224,23 @@ def s3_store(s3_server: S3Server, s3_bucket: str) -> Iterator[S3Store]:
     store = S3Store(s3_server.config(s3_bucket, prefix="uploads"))
     yield store
     store.close()
+
+
+@pytest.fixture
+def make_s3_store(s3_server: S3Server, s3_bucket: str) -> Iterator[Callable[..., S3Store]]:
+    """S3 stores on one bucket, 5 MiB parts, 2 in flight (settings overridable), closed afterwards:
+    several of them stand for several instances."""
+    stores: list[S3Store] = []
+
+    def make(**overrides: Any) -> S3Store:
+        values = {"prefix": "up", "part_size": 5 * 1024 * 1024, "parts_in_flight": 2, **overrides}
+        store = S3Store(s3_server.config(s3_bucket, **values))
+        stores.append(store)
+        return store
+
+    yield make
+    for store in stores:
+        store.close()
 
 
 class _RecordingWriter:

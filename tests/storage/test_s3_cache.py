@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from hypothesis import given
@@ -19,8 +17,6 @@ from tusportal.storage.base import StoreState
 from tusportal.storage.s3 import S3Store
 from tusportal.storage.s3.cache import PieceCache
 from tusportal.storage.s3.sizing import MIB
-
-PART = 5 * MIB
 
 
 @given(st.lists(st.tuples(st.integers(0, 40), st.integers(0, 40)), max_size=60), st.integers(0, 100))
@@ -48,21 +44,6 @@ def test_cache_evicts_oldest_first_and_serves_a_truncated_piece() -> None:
     assert cache.get("huge", 11) is None
 
 
-@pytest.fixture
-def make_store(s3_server, s3_bucket) -> Iterator[Any]:
-    stores: list[S3Store] = []
-
-    def make(**overrides: Any) -> S3Store:
-        values = {"prefix": "up", "part_size": PART, "parts_in_flight": 2, **overrides}
-        store = S3Store(s3_server.config(s3_bucket, **values))
-        stores.append(store)
-        return store
-
-    yield make
-    for store in stores:
-        store.close()
-
-
 def gets() -> float:
     """GetObject requests made so far by this process (the store's request metric)."""
     samples = metrics.S3_REQUEST_SECONDS.collect()[0].samples
@@ -85,15 +66,17 @@ async def append(
 
 
 @pytest.mark.parametrize("same_instance", [True, False], ids=["cached", "other-instance"])
-async def test_pieces_join_a_part_from_the_cache_or_from_the_bucket(make_store, same_instance: bool) -> None:
-    first = make_store()
+async def test_pieces_join_a_part_from_the_cache_or_from_the_bucket(
+    make_s3_store, same_instance: bool
+) -> None:
+    first = make_s3_store()
     data = os.urandom(6 * MIB + 11)
     running = hashlib.sha256()
     state: StoreState | None = None
     for i in range(0, 4 * MIB, MIB):  # four 1 MiB PATCHes: four pieces
         state = await append(first, "c1", i, data[i : i + MIB], state, [running])
     assert state is not None and len(state["pending"]) == 4
-    second = first if same_instance else make_store()
+    second = first if same_instance else make_s3_store()
     before = gets()
     state = await append(second, "c1", 4 * MIB, data[4 * MIB :], state, [running])
     assert state is not None and len(state["parts"]) == 1  # the pieces and new bytes made part 1
@@ -107,8 +90,8 @@ async def test_pieces_join_a_part_from_the_cache_or_from_the_bucket(make_store, 
     assert bytes(out) == data
 
 
-async def test_hashers_see_every_byte_in_order_across_many_batches(make_store) -> None:
-    store = make_store()
+async def test_hashers_see_every_byte_in_order_across_many_batches(make_s3_store) -> None:
+    store = make_s3_store()
     data = os.urandom(17 * MIB + 5)
     running, checksum = hashlib.sha256(), hashlib.sha1()
     writer = store.writer("h1", 0, [running, checksum], None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -198,18 +198,3 @@ async def test_failed_part_mid_stream_gives_503_and_the_upload_resumes(
     assert await content(service, upload.id) == data
     assert await uploaded_sha256(service, upload.id) == [hashlib.sha256(data).hexdigest()]
     assert s3_server.multipart_uploads(s3_bucket) == []
-
-
-@pytest.fixture
-def make_s3_store(s3_server, s3_bucket) -> Iterator[Any]:
-    stores: list[S3Store] = []
-
-    def make(**overrides: Any) -> S3Store:
-        values = {"prefix": "up", "part_size": PART, "parts_in_flight": 2, **overrides}
-        store = S3Store(s3_server.config(s3_bucket, **values))
-        stores.append(store)
-        return store
-
-    yield make
-    for store in stores:
-        store.close()
