@@ -28,12 +28,20 @@ import tempfile
 import time
 from pathlib import Path
 
-import psutil
 import report
 import run
 import uvloop
 from httpclient import BenchError
-from servers import POSTGRES_NAMES, ROOT, RssSampler, Server, clean_env, free_port, node_binary
+from servers import (
+    POSTGRES_NAMES,
+    ROOT,
+    RssSampler,
+    Server,
+    clean_env,
+    free_port,
+    node_binary,
+    tree_cpu_seconds,
+)
 
 MIB, GIB = 1 << 20, 1 << 30
 ACCESS, SECRET, REGION = "bench", "bench-secret-key-0123456789", "us-east-1"
@@ -112,21 +120,7 @@ class Weed:
         return name
 
     def cpu_seconds(self) -> float:
-        if self.process is None:
-            return 0.0
-        try:
-            root = psutil.Process(self.process.pid)
-            processes = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return 0.0
-        total = 0.0
-        for p in processes:
-            try:
-                t = p.cpu_times()
-                total += t.user + t.system
-            except psutil.Error:
-                continue
-        return total
+        return tree_cpu_seconds(self.process.pid if self.process else None)
 
     def stop(self) -> None:
         process, self.process = self.process, None

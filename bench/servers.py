@@ -163,20 +163,7 @@ class Server:
 
     def cpu_seconds(self) -> tuple[float, float]:
         """CPU time (user + system) so far of (the server's own processes, its embedded PostgreSQL)."""
-        own = 0.0
-        if self.process is not None:
-            try:
-                root = psutil.Process(self.process.pid)
-                processes = [root, *root.children(recursive=True)]
-            except psutil.Error:
-                processes = []
-            for p in processes:
-                try:
-                    if p.name() not in self.rss_excludes:
-                        t = p.cpu_times()
-                        own += t.user + t.system
-                except psutil.Error:
-                    continue
+        own = tree_cpu_seconds(self.process.pid if self.process else None, self.rss_excludes)
         postgres = 0.0
         if self._postmaster is not None:
             try:
@@ -204,6 +191,27 @@ class Server:
             except psutil.Error:
                 continue
         return total
+
+
+def tree_cpu_seconds(pid: int | None, excludes: frozenset[str] = frozenset()) -> float:
+    """CPU time (user + system) so far of process `pid` and its descendants, leaving out the
+    processes named in `excludes`."""
+    if pid is None:
+        return 0.0
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for p in processes:
+        try:
+            if p.name() not in excludes:
+                t = p.cpu_times()
+                total += t.user + t.system
+        except psutil.Error:
+            continue
+    return total
 
 
 class RssSampler:
