@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tusportal.errors import StorageUnavailable
+from tusportal.storage import writeback
 from tusportal.storage.base import Hasher, StoreState
 
 _FIRST_BATCH = 256 * 1024
@@ -24,6 +25,10 @@ _HASH_APART = 256 * 1024  # from this batch size on, hash and write run on two t
 _GROW_AFTER = 4 * 1024 * 1024
 _KEY = re.compile(r"^[A-Za-z0-9_\-]{1,200}$")
 _IOV_MAX = 512
+# a body this long gets early disk write-out (writeback.py): its completion then waits only for the
+# tail. Shorter bodies (a PATCH of a few MiB) do without: the disk writing the file while its next
+# PATCH appends slowed those PATCHes (p99 of 1 MiB PATCHes 11 -> 23 ms on ext4 here)
+_WRITE_OUT_AFTER = 64 * 1024 * 1024
 
 
 class InsufficientStorage(StorageUnavailable):
@@ -107,6 +112,7 @@ class LocalWriter:
         self._hash_executor = hash_executor
         self._busy = False
         self._closed = False
+        self._writing_out = False
 
     @property
     def state(self) -> StoreState | None:
@@ -136,6 +142,10 @@ class LocalWriter:
             written = _pwrite_all(fd, bufs, pos, self._hashers) if bufs else 0
         if fsync:
             os.fsync(fd)
+        elif pos + written - self._start >= _WRITE_OUT_AFTER:
+            # the disk works while the rest streams in; the first time, from this body's start
+            writeback.after_write(fd, pos if self._writing_out else self._start, pos + written)
+            self._writing_out = True
         return written
 
     @staticmethod
