@@ -35,9 +35,9 @@ class RecordingStore(MemoryStore):
         self.events.append(("fsync", key))
         super().synced(key)
 
-    async def make_durable(self, key: str, state=None):
+    async def make_durable(self, key: str, state=None, *, new: bool = False):
         self.events.append(("durable", key))
-        return await super().make_durable(key, state)
+        return await super().make_durable(key, state, new=new)
 
 
 async def body(*chunks: bytes) -> AsyncIterator[bytes]:

@@ -40,8 +40,10 @@ class CrashAfterComplete(S3Store):
 
     crashes = 1
 
-    async def make_durable(self, key: str, state: StoreState | None = None) -> StoreState | None:
-        result = await super().make_durable(key, state)
+    async def make_durable(
+        self, key: str, state: StoreState | None = None, *, new: bool = False
+    ) -> StoreState | None:
+        result = await super().make_durable(key, state, new=new)
         if self.crashes and result and result.get("complete"):
             self.crashes -= 1
             raise Crash("after CompleteMultipartUpload, before the commit")
@@ -198,3 +200,58 @@ async def test_failed_part_mid_stream_gives_503_and_the_upload_resumes(
     assert await content(service, upload.id) == data
     assert await uploaded_sha256(service, upload.id) == [hashlib.sha256(data).hexdigest()]
     assert s3_server.multipart_uploads(s3_bucket) == []
+
+
+class CountingLists(S3Client):
+    """Counts the listings a completion's sweep makes."""
+
+    lists = 0
+
+    def list_names(self, prefix: str) -> list[str]:
+        CountingLists.lists += 1
+        return super().list_names(prefix)
+
+    def list_multipart_uploads(self, name: str) -> list[str]:
+        CountingLists.lists += 1
+        return super().list_multipart_uploads(name)
+
+
+@pytest.mark.parametrize(
+    ("sizes", "lists"),
+    [
+        ([64 * 1024], 0),  # creation-with-upload of the whole file in one PUT: nothing to look for
+        ([6 * MIB + 5], 2),  # a new object made of parts: swept
+        ([MIB, MIB], 2),  # completed by a later request: swept, an earlier writer may have crashed
+    ],
+    ids=["new-direct", "new-multipart", "resumed"],
+)
+async def test_completion_sweeps_unless_a_new_object_was_put_whole(
+    service_on_s3, s3_server, s3_bucket, sizes: list[int], lists: int
+) -> None:
+    config = s3_server.config(s3_bucket)
+    minio = minio_client(
+        config.endpoint,
+        config.access_key,
+        config.secret_key,
+        region=config.region,
+        secure=False,
+        connections=8,
+    )
+    service = await service_on_s3(S3Store, CountingLists(minio, s3_bucket))
+    data = os.urandom(sum(sizes))
+    CountingLists.lists = 0
+    upload = await service.create(
+        length=len(data),
+        metadata={},
+        metadata_raw=None,
+        body=chunks(data[: sizes[0]]),
+        content_length=sizes[0],
+    )
+    if len(sizes) > 1:
+        upload = await service.append(upload.id, offset=upload.offset, body=chunks(data[upload.offset :]))
+    assert upload.finished
+    assert CountingLists.lists == lists
+    assert await content(service, upload.id) == data
+    assert s3_server.objects(s3_bucket) == [upload.storage_key]
+    assert s3_server.multipart_uploads(s3_bucket) == []
+    assert await service.uploads.db.fetchall("SELECT name FROM pending_pieces") == []

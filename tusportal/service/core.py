@@ -212,7 +212,7 @@ class UploadService:
         finished = kind != "final" and length is not None and written == length
         if finished:
             try:
-                state = await self.store.make_durable(key, state) or state
+                state = await self.store.make_durable(key, state, new=True) or state
             except TusError:
                 await self._discard(key, state)
                 raise

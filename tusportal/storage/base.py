@@ -14,7 +14,7 @@ Required (every store):
   committed offset, and to discard a rejected chunk).
 - `writer(key, offset, hashers)` appends from `offset`. Callers serialize writers per key (the
   PostgreSQL lease); a store never sees two writers on one key.
-- `make_durable(key)` returns once every written byte survives a power loss (fsync).
+- `make_durable(key, new=...)` returns once every written byte survives a power loss (fsync).
 
 Optional capabilities, checked with isinstance() by whoever needs them (the advertised
 Tus-Extension list follows from them):
@@ -81,9 +81,13 @@ class Store(Protocol):
         state: StoreState | None = None,
     ) -> Writer: ...
 
-    async def make_durable(self, key: str, state: StoreState | None = None) -> StoreState | None:
+    async def make_durable(
+        self, key: str, state: StoreState | None = None, *, new: bool = False
+    ) -> StoreState | None:
         """Called once when the upload completes (and with fsync-every-patch after each PATCH):
         afterwards the whole object must survive a power loss and be readable with `read`.
+        `new`: the object was created by this same request (creation-with-upload), so no earlier
+        attempt can have left anything behind, and a store may skip looking for leftovers.
         A store whose completion changes what later calls find (S3's CompleteMultipartUpload)
         sets the class attribute `completion_consumes_state = True`: the service then commits
         offset == length before calling this, so a crash in between is finished by a retry."""

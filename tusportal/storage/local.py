@@ -314,7 +314,9 @@ class LocalStore:
             self.path(key), offset, hashers or [], self._executor, self._batch, synced, self._hashing
         )
 
-    async def make_durable(self, key: str, state: StoreState | None = None) -> StoreState | None:
+    async def make_durable(
+        self, key: str, state: StoreState | None = None, *, new: bool = False
+    ) -> StoreState | None:
         path = self.path(key)
 
         def sync_file() -> None:

@@ -67,7 +67,9 @@ class MemoryStore:
         """A writer's bytes were fsync'd (tests override this to observe it)."""
         self.durable.add(key)
 
-    async def make_durable(self, key: str, state: StoreState | None = None) -> StoreState | None:
+    async def make_durable(
+        self, key: str, state: StoreState | None = None, *, new: bool = False
+    ) -> StoreState | None:
         self.durable.add(key)
         return None
 

@@ -186,9 +186,15 @@ class S3Store:
     ) -> S3Writer:
         return S3Writer(self._s3, key, offset, hashers or [], self._layout(key, state), self._writer_config)
 
-    async def make_durable(self, key: str, state: StoreState | None = None) -> StoreState | None:
+    async def make_durable(
+        self, key: str, state: StoreState | None = None, *, new: bool = False
+    ) -> StoreState | None:
         """Complete the object (the pending pieces become its last bytes) and remove everything
-        else the upload left in the bucket. S3 acknowledged every byte already: there is no fsync."""
+        else the upload left in the bucket. S3 acknowledged every byte already: there is no fsync.
+        A `new` object written in one PUT without pieces (a small creation-with-upload, whose id
+        nobody else knew) cannot have left anything: the sweep's two listings (pieces, multipart
+        uploads) are skipped. Any other completion sweeps, since a failed piece write may have
+        left an object that no state names."""
         layout = self._layout(key, state)
         if layout.complete:
             return layout.to_state()
@@ -206,7 +212,8 @@ class S3Store:
                 raise
             log.info("s3_completion_found_done", key=key, size=size)
         try:
-            await self._sweep(key, layout)
+            if not (new and layout.direct and not layout.pending and not layout.retired):
+                await self._sweep(key, layout)
         except StorageUnavailable as exc:
             # the object is complete: leftover pieces must not undo that (a bucket lifecycle rule
             # on the .pending/ prefix catches them); failing here would leave the service with a
