@@ -3,24 +3,60 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, MutableMapping
+from typing import Any
 
 import structlog
 
+# one encoder for every line: json.dumps(..., default=...) builds a new encoder per call, which
+# costs more than encoding a log line (structlog's JSONRenderer does that)
+_ENCODER = json.JSONEncoder(default=repr, ensure_ascii=False, separators=(", ", ": "))
 
-def configure_logging(fmt: str = "console", level: str = "info") -> None:
+
+def render_json(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> str:
+    return _ENCODER.encode(event_dict)
+
+
+class _Timestamp:
+    """`timestamp` as ISO 8601 UTC with microseconds, like structlog's TimeStamper(fmt="iso",
+    utc=True), with the date and time formatted once per second instead of for every line."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def __call__(self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Any:
+        now = time.time()
+        second = int(now)
+        if second != self._second:  # a race between threads writes the same value twice
+            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        event_dict["timestamp"] = f"{self._prefix}.{int((now - second) * 1e6):06d}Z"
+        return event_dict
+
+
+def resolve_format(fmt: str) -> str:
+    """`auto`: console lines for a person at a terminal, JSON lines when stderr is a pipe or file."""
+    if fmt == "auto":
+        return "console" if sys.stderr.isatty() else "json"
+    return fmt
+
+
+def configure_logging(fmt: str = "auto", level: str = "info") -> None:
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
+        render_json
+        if resolve_format(fmt) == "json"
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _Timestamp(),
             structlog.processors.format_exc_info,
             renderer,
         ],

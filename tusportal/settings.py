@@ -131,7 +131,7 @@ class Settings(BaseSettings):
     )
 
     # logs
-    log_format: Literal["console", "json"] = "console"
+    log_format: Literal["auto", "console", "json"] = "auto"
     log_level: str = "info"
 
     def files_dir(self) -> Path:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tusportal import profiles
+from tusportal.logging import resolve_format
 from tusportal.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,16 +91,31 @@ def test_production_logs_json_unless_set_explicitly(monkeypatch: pytest.MonkeyPa
     for name in list(os.environ):
         if name.startswith("TUSPORTAL_"):
             monkeypatch.delenv(name)
-    assert profiles.log_format(Settings()) == "console"
+    assert profiles.log_format(Settings()) == "auto"
     monkeypatch.setenv("TUSPORTAL_ENV", "production")
     assert profiles.log_format(Settings()) == "json"
     monkeypatch.setenv("TUSPORTAL_LOG_FORMAT", "console")
     assert profiles.log_format(Settings()) == "console"
 
 
-@pytest.mark.parametrize(("env", "json_lines"), [("production", True), ("development", False)])
-def test_production_logs_json_from_the_command_line(postgres: Any, env: str, json_lines: bool) -> None:
+def test_auto_logs_console_lines_on_a_terminal_and_json_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert resolve_format("auto") == "console"
+    assert resolve_format("json") == "json"
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert resolve_format("auto") == "json"
+    assert resolve_format("console") == "console"
+
+
+@pytest.mark.parametrize(
+    ("env", "fmt", "json_lines"),
+    [("production", None, True), ("development", None, True), ("development", "console", False)],
+    ids=["production", "development-auto-on-a-pipe", "development-console"],
+)
+def test_log_format_from_the_command_line(postgres: Any, env: str, fmt: str | None, json_lines: bool) -> None:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("TUSPORTAL_")}
+    if fmt is not None:
+        environ["TUSPORTAL_LOG_FORMAT"] = fmt
     result = subprocess.run(
         [sys.executable, "-m", "tusportal.cli", "migrate"],
         env={**environ, "TUSPORTAL_ENV": env, "TUSPORTAL_DATABASE_URL": postgres.new_database()},

@@ -30,7 +30,7 @@ FALLBACK_MEANINGS = {
     "port": "Port to listen on",
     "db_pool_min": "Fewest pooled database connections per process",
     "db_pool_max": "Most pooled database connections per process",
-    "log_format": "Log line format; the image sets json",
+    "log_format": "auto (console lines on a terminal, JSON otherwise), console or json; the image sets json",
     "log_level": "debug, info, warning or error",
 }
 
