@@ -84,22 +84,38 @@ _INSERT = (
 )
 
 
+def row_dicts(events: Sequence[NewEvent]) -> list[dict[str, Any]]:
+    """The outbox rows of `events`, as `jsonb_to_recordset` in OUTBOX_ROWS reads them."""
+    return [
+        {
+            "id": e.id,
+            "type": e.type,
+            "subject": e.subject,
+            "data": e.data,
+            "upload_id": e.upload_id,
+            "batch_id": e.batch_id,
+            "owner_id": e.owner_id,
+        }
+        for e in events
+    ]
+
+
 def _rows(events: Sequence[NewEvent]) -> str:
-    return json.dumps(
-        [
-            {
-                "id": e.id,
-                "type": e.type,
-                "subject": e.subject,
-                "data": e.data,
-                "upload_id": e.upload_id,
-                "batch_id": e.batch_id,
-                "owner_id": e.owner_id,
-            }
-            for e in events
-        ],
-        separators=(",", ":"),
-    )
+    return json.dumps(row_dicts(events), separators=(",", ":"))
+
+
+def needs_publisher(events: Sequence[NewEvent]) -> bool:
+    """Must a broker message be enqueued (or handed over after commit) for these events? When not,
+    their outbox rows can go into any statement (the sweeper marks them dispatched in bulk)."""
+    publisher = _publisher
+    return publisher is not None and publisher.wants(e.type for e in events)
+
+
+# outbox rows for a statement of its own: `WITH ..., outbox AS (<this> WHERE ...)`, with the rows
+# as the named parameter %(outbox_rows)s; never published in the statement (see single_statement)
+OUTBOX_ROWS = _INSERT.replace("%s::jsonb", "%(outbox_rows)s::jsonb").replace(
+    "CASE WHEN %s", "CASE WHEN false"
+)
 
 
 def single_statement(
@@ -109,13 +125,11 @@ def single_statement(
     or the broker is not transactional and publishes after commit through the relay), the state
     change (`sql`: one INSERT/UPDATE ... RETURNING with named parameters) and the outbox rows can be
     one statement: a data-modifying CTE, atomic and one round trip. Returns None otherwise."""
-    publisher = _publisher
-    if publisher is not None and publisher.wants(e.type for e in events):
+    if needs_publisher(events):
         return None
     combined = (
-        f"WITH changed AS ({sql}), outbox AS ("
-        + _INSERT.replace("%s::jsonb", "%(outbox_rows)s::jsonb").replace("CASE WHEN %s", "CASE WHEN false")
-        + " WHERE EXISTS (SELECT 1 FROM changed)) SELECT * FROM changed"
+        f"WITH changed AS ({sql}), outbox AS ({OUTBOX_ROWS} WHERE EXISTS (SELECT 1 FROM changed))"
+        " SELECT * FROM changed"
     )
     return combined, {**params, "outbox_rows": _rows(events)}
 

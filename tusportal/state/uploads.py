@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from tusportal.state import outbox
+from tusportal.state.creations import CreationBatcher
 from tusportal.state.db import Database, translate_errors
 from tusportal.state.outbox import NewEvent
 
@@ -70,6 +71,7 @@ class UploadRepository:
     def __init__(self, db: Database, *, lease_seconds: float):
         self.db = db
         self.lease = lease_seconds
+        self.creations = CreationBatcher(db, _COLUMNS)
 
     async def _write(
         self, sql: str, params: Any, events: Sequence[NewEvent], conn: Any = None
@@ -115,6 +117,24 @@ class UploadRepository:
         events: Sequence[NewEvent] = (),
         conn: Any = None,
     ) -> Upload:
+        plain = conn is None and concat_kind is None and batch_id is None
+        if plain and not outbox.needs_publisher(events):
+            # the common case, a plain new upload: concurrent creations share one statement
+            new = {
+                "id": upload_id,
+                "storage_key": storage_key,
+                "upload_offset": offset,
+                "upload_length": length,
+                "metadata_raw": metadata_raw,
+                "metadata": metadata,
+                "finished": finished,
+                "expires_in": expires_in,
+                "owner_id": owner_id,
+                "storage_state": storage_state,
+            }
+            created = _row(await self.creations.insert(new, events))
+            assert created is not None
+            return created
         row = await self._write(
             "INSERT INTO uploads (id, storage_key, upload_offset, upload_length, metadata_raw,"
             " metadata, state, expires_at, finished_at, concat_kind, concat_parts, owner_id, batch_id,"
