@@ -242,18 +242,23 @@ async def test_partial_uploads_emit_no_file_events_and_final_is_hashed(service_f
 async def test_state_change_and_its_events_commit_together_in_one_statement(service_factory) -> None:
     service, _store, _ = await service_factory()
     statements: list[str] = []
-    original = service.uploads.db.fetchone
+    db = service.uploads.db
+    originals = db.fetchone, db.fetchall, db.execute
 
-    async def spy(sql, params=None):
-        statements.append(sql)
-        return await original(sql, params)
+    def spy(original):
+        async def run(sql, params=None):
+            statements.append(sql)
+            return await original(sql, params)
 
-    service.uploads.db.fetchone = spy  # type: ignore[method-assign]
+        return run
+
+    db.fetchone, db.fetchall, db.execute = (spy(o) for o in originals)  # type: ignore[method-assign]
     upload = await service.create(
         length=3, metadata={}, metadata_raw=None, body=body(b"abc"), content_length=3
     )
-    assert len(statements) == 1 and statements[0].startswith("WITH changed AS (INSERT INTO uploads")
-    service.uploads.db.fetchone = original  # type: ignore[method-assign]
+    db.fetchone, db.fetchall, db.execute = originals  # type: ignore[method-assign]
+    assert len(statements) == 1
+    assert "INSERT INTO uploads" in statements[0] and "INSERT INTO events" in statements[0]
     rows = await service.uploads.db.fetchall(
         "SELECT type FROM events WHERE upload_id = %s ORDER BY type", (upload.id,)
     )
