@@ -15,6 +15,7 @@ from tusportal.state.db import Database
 from tusportal.state.pieces import PostgresPieceStore
 from tusportal.storage.base import StoreState
 from tusportal.storage.s3 import S3Store
+from tusportal.storage.s3.layout import Layout, Piece, part_prefix
 from tusportal.storage.s3.sizing import MIB
 
 PART = 5 * MIB
@@ -85,19 +86,31 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-async def test_many_small_patches_become_parts_and_leave_only_the_object(make_store, s3_server, s3_bucket):
-    """Scenario (b): each PATCH adds one piece; pieces turn into a part once they fill one."""
+async def test_many_small_patches_become_parts_in_the_background_and_leave_only_the_object(
+    make_store, s3_server, s3_bucket
+):
+    """Scenario (b): each PATCH adds one piece and never waits for a part. Once the committed pieces
+    hold a part, the next writer starts building it in the background; a later writer adopts it
+    (the pieces move to retired, the part into parts) and the writer after that deletes them."""
     store = make_store()
     data = os.urandom(13 * MIB + 12345)
     state: StoreState | None = None
     offset = 0
+    seen_parts = 0
     for i in range(0, len(data), MIB):
         written, state = await append(store, "b1", offset, data[i : i + MIB], state)
         offset += written
-        assert await store.size("b1", state) == offset
-        assert state is not None
-        assert sum(p[2] for p in state.get("pending", [])) < PART  # pieces never exceed a part
-    assert state is not None and len(state["parts"]) == 2
+        assert state is not None and await store.size("b1", state) == offset
+        pending = sum(p[2] for p in state.get("pending", []))
+        parts = len(state.get("parts", []))
+        assert parts >= seen_parts
+        seen_parts = parts
+        if pending >= PART:
+            # the pieces hold a part: the multipart upload exists for the background part
+            assert state.get("upload_id")
+        await store._s3.background.wait("b1")  # the part finishes before the next PATCH here
+    assert state is not None
+    assert seen_parts >= 1, state  # parts were built from pieces and adopted
     state = await store.make_durable("b1", state)
     assert digest(await read_all(store, "b1", state)) == digest(data)
     assert await make_store.everything() == ["up/b1"]
@@ -300,3 +313,40 @@ async def test_states_stay_small_and_json(make_store):
     text = json.dumps(state)
     assert len(text) < 1000
     assert json.loads(text) == state
+
+
+async def test_a_part_built_in_the_background_and_the_same_part_cut_elsewhere_agree(
+    make_store, s3_server, s3_bucket
+):
+    """Instance a builds part 1 from the committed pieces in the background; instance b, given
+    the same committed state, completes the upload and cuts part 1 itself, from the same pieces by
+    the same rule. Whichever upload of part 1 S3 keeps has the same bytes and etag: the completion
+    holds, and a's late result no longer fits and is dropped."""
+    a, b = make_store(), make_store()
+    data = os.urandom(7 * MIB + 5)
+    state: StoreState | None = a.describe("r1", None, length=len(data))
+    offset = 0
+    for _ in range(5):  # five 1 MiB pieces: a part's worth (5 MiB); the multipart upload is made
+        written, state = await append(a, "r1", offset, data[offset : offset + MIB], state)
+        offset += written
+    assert state is not None and state.get("upload_id") and "parts" not in state
+    written, state = await append(a, "r1", offset, data[offset : offset + MIB], state)  # starts part 1
+    offset += written
+    assert a._s3.background.running("r1") or a._s3.background._tasks.get("r1") is not None
+    written, state = await append(b, "r1", offset, data[offset:], state)  # the last bytes, on b
+    assert written == len(data) - offset and state is not None
+    assert [p[0] for p in state["parts"]] == [1, 2]
+    await a._s3.background.wait("r1")  # a's part 1 lands after b's, with the same bytes
+    state = await b.make_durable("r1", state)
+    assert digest(await read_all(b, "r1", state)) == digest(data)
+    assert not a._s3.background.adopt_into("r1", Layout.from_state(state, "up/r1"))
+    assert await make_store.everything() == ["up/r1"]
+    assert s3_server.multipart_uploads(s3_bucket) == []
+
+
+def test_part_prefix_is_the_fewest_pieces_that_hold_a_part() -> None:
+    pieces = [Piece(f"p{i}", i * MIB, MIB) for i in range(7)]
+    assert part_prefix(pieces[:4], 5 * MIB) == 0
+    assert part_prefix(pieces, 5 * MIB) == 5
+    assert part_prefix([Piece("big", 0, 9 * MIB), *pieces], 5 * MIB) == 1
+    assert part_prefix([], 5 * MIB) == 0

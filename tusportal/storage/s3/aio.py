@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from tusportal.storage.base import PieceStore
+from tusportal.storage.s3.background import BackgroundParts
 from tusportal.storage.s3.cache import PieceCache
 from tusportal.storage.s3.client import ObjectMissing, S3Client, StorageInconsistent
 from tusportal.storage.s3.layout import Piece
@@ -38,6 +39,7 @@ class AsyncS3:
         self.pending_prefix = pending_prefix  # e.g. "uploads/.pending/"
         self.cache = cache if cache is not None else PieceCache(0)
         self.pieces = pieces
+        self.background = BackgroundParts()  # parts built from committed pieces (background.py)
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         # with the caller's context, so that what the call logs (s3_retry) carries the request's

@@ -3,8 +3,10 @@
 An unfinished upload's bytes [0, size) are, in order:
 - `parts`: the parts of one multipart upload (`upload_id`) of the final object; each but the
   last of the finished object is at least 5 MiB, so they never hold the tail of an upload;
-- `pending`: pieces — small objects under `<prefix>.pending/<key>/` — holding the bytes after the
-  parts (less than a part). Every instance can read them, so any instance can resume.
+- `pending`: pieces — small objects under `<prefix>.pending/<key>/`, or rows in PostgreSQL —
+  holding the bytes after the parts. Every instance can read them, so any instance can resume.
+  They hold less than a part, except while the next part is being built from them in the
+  background (background.py); every cut of that part takes them by the rule of `part_prefix`.
 
 `retired` lists pieces whose bytes now live in a part, in the finished object or in a merged
 piece. They are deleted only once a state without them in `pending` is committed (the next
@@ -150,3 +152,19 @@ def restore_pieces(candidates: list[Piece], start: int, end: int) -> list[Piece]
         return None
 
     return walk(start)
+
+
+def part_prefix(pending: list[Piece], size: int) -> int:
+    """How many of the `pending` pieces form the next part when they alone hold at least `size`
+    bytes (the part's planned size): the fewest that reach it. 0 when they hold less; the part is
+    then cut from the pieces and the bytes that follow them.
+
+    This is the rule every cut follows, on every instance: from the same committed pieces, a part
+    built in the background (background.py) and the same part built by a request have the same
+    bytes, so whichever upload of that part number S3 keeps, the etag a state names is right."""
+    total = 0
+    for count, piece in enumerate(pending, start=1):
+        total += piece.size
+        if total >= size:
+            return count
+    return 0

@@ -35,9 +35,9 @@ from tusportal.storage.s3.client import (
     StorageInconsistent,
     minio_client,
 )
-from tusportal.storage.s3.layout import Layout, Part, Piece, restore_pieces
+from tusportal.storage.s3.layout import Layout, Part, Piece, part_prefix, restore_pieces
 from tusportal.storage.s3.sizing import MAX_PART_SIZE as MAX_COPY
-from tusportal.storage.s3.sizing import MIB, clamp_part_size
+from tusportal.storage.s3.sizing import MIB, clamp_part_size, part_size
 from tusportal.storage.s3.sizing import MIN_PART_SIZE as MIN_PART
 from tusportal.storage.s3.writer import S3Writer, WriterConfig
 
@@ -201,13 +201,18 @@ class S3Store:
         if not layout.direct and layout.length is not None and layout.size != layout.length:
             # fsync-every-patch calls this after every PATCH: nothing to do before the end
             return layout.to_state()
+        # a part being built in the background from these pieces: wait for it (the completion
+        # below may upload the same part number) and use it if it fits
+        built = await self._s3.background.settle(key)
+        if built is not None and built.fits(layout):
+            built.apply(layout)
         s3, size = self._s3, layout.size
         try:
             await self._complete(layout)
         except (MultipartUploadMissing, ObjectMissing):
             # a crash after an earlier completion of this upload and before its state was
             # committed: the multipart upload (or a swept piece) is gone because the object is made
-            expected = len(layout.parts) + (1 if layout.pending else 0) if layout.upload_id else None
+            expected = len(layout.parts) + len(self._last_parts(layout)) if layout.upload_id else None
             if not _is_completed(await s3.run(self.client.stat, layout.object), size, expected):
                 raise
             log.info("s3_completion_found_done", key=key, size=size)
@@ -228,6 +233,22 @@ class S3Store:
             content_type=layout.content_type,
         ).to_state()
 
+    def _last_parts(self, layout: Layout) -> list[list[Piece]]:
+        """The pending pieces of each part the completion uploads, by the rule of part_prefix:
+        the fewest pieces that hold a part, again while more remain, then the rest."""
+        groups: list[list[Piece]] = []
+        pending = list(layout.pending)
+        number = (layout.parts[-1].number if layout.parts else 0) + 1
+        start = layout.parts_end
+        while pending:
+            count = part_prefix(pending, part_size(number, start, self.config.part_size, layout.length))
+            take = count if 0 < count < len(pending) else len(pending)
+            groups.append(pending[:take])
+            start += sum(p.size for p in pending[:take])
+            pending = pending[take:]
+            number += 1
+        return groups
+
     async def _complete(self, layout: Layout) -> None:
         """Make the final object from the parts and pending pieces (a direct object is made)."""
         s3 = self._s3
@@ -235,9 +256,9 @@ class S3Store:
             return
         if layout.upload_id is not None:
             parts = list(layout.parts)
-            if layout.pending:
-                datas = await s3.fetch(layout.pending)
+            for group in self._last_parts(layout):
                 number = parts[-1].number + 1 if parts else 1
+                datas = await s3.fetch(group)
                 body = await s3.run(joined, datas, [])
                 etag = await s3.run(self.client.upload_part, layout.object, layout.upload_id, number, body)
                 parts.append(Part(number, etag, len(body)))

@@ -31,8 +31,9 @@ import structlog
 
 from tusportal.storage.base import Hasher, StoreState
 from tusportal.storage.s3.aio import AsyncS3, joined
+from tusportal.storage.s3.background import BuiltPart
 from tusportal.storage.s3.client import S3Client, StorageInconsistent
-from tusportal.storage.s3.layout import Layout, Part, Piece
+from tusportal.storage.s3.layout import Layout, Part, Piece, part_prefix
 from tusportal.storage.s3.sizing import part_size
 
 log = structlog.get_logger(__name__)
@@ -103,14 +104,20 @@ class S3Writer:
         self._start = offset
         self._hashers = hashers
         self._config = config
-        self._layout = layout.copy()
         self._stale = list(layout.retired)  # committed as retired: safe to delete now
+        layout = layout.copy()
+        # a part this instance built in the background from committed pieces (background.py)
+        s3.background.adopt_into(key, layout)
+        self._layout = layout
+        self._settled = False  # whether a background part under way was waited for
         self._cleanup: asyncio.Task[None] | None = None
         self._tasks: deque[asyncio.Task[_Outcome]] = deque()
         self._mpu: asyncio.Task[str] | None = None
         self._number = len(layout.parts) + 1  # of the next part to cut
         self._cut_end = layout.parts_end  # bytes given to parts, done or in flight
         self._free = list(layout.pending)  # pieces no part in flight has taken
+        if not self._sealed:
+            self._start_background()
         self._chunks: deque[bytes | memoryview] = deque()
         self._buffered = 0
         self._error: BaseException | None = None
@@ -191,23 +198,79 @@ class S3Writer:
                 self._hash_unhashed()
         self._chunks.append(data)
         self._buffered += len(data)
-        while self._part_due():
+        while self._cut_due():
             # wait for room first: a cancellation here must find the buffer untouched
+            await self._settle_background()
             await self._room_for_part()
-            if not self._part_due():
+            if not self._cut_due():
                 return
-            size = self._next_part_size()
-            pieces, self._free = self._free, []
-            chunks = self._take(size - sum(p.size for p in pieces))
-            self._submit(self._part(self._number, pieces, chunks, size))
-            self._number += 1
-            self._cut_end += size
+            self._cut_part()
 
     def _next_part_size(self) -> int:
         return part_size(self._number, self._cut_end, self._config.part_size, self._layout.length)
 
     def _part_due(self) -> bool:
         return sum(p.size for p in self._free) + self._buffered >= self._next_part_size()
+
+    def _cut_due(self) -> bool:
+        """Cut parts while the body streams only when it is a long one (half a part buffered): a
+        short body is kept as a piece, and the part is built from pieces in the background."""
+        return self._buffered >= self._next_part_size() // 2 and self._part_due()
+
+    def _prefix_due(self) -> bool:
+        return part_prefix(self._free, self._next_part_size()) > 0
+
+    def _cut_part(self) -> None:
+        """Submit the next part, by the rule of `part_prefix`: the fewest free pieces that hold a
+        part, or else every free piece and the bytes after them up to the part's size."""
+        size = self._next_part_size()
+        count = part_prefix(self._free, size)
+        if count:
+            pieces, self._free = self._free[:count], self._free[count:]
+            chunks: list[bytes] = []
+            size = sum(p.size for p in pieces)
+        else:
+            pieces, self._free = self._free, []
+            chunks = self._take(size - sum(p.size for p in pieces))
+        self._submit(self._part(self._number, pieces, chunks, size))
+        self._number += 1
+        self._cut_end += size
+
+    # --- parts built in the background ----------------------------------------------------
+
+    def _start_background(self) -> None:
+        """When the committed pieces hold a part and the multipart upload exists, build that part
+        in the background (this writer does not wait for it; a later one adopts it)."""
+        layout = self._layout
+        upload_id = layout.upload_id
+        count = part_prefix(layout.pending, self._next_part_size())
+        if upload_id is None or not count or self._s3.background.running(self._key):
+            return
+        pieces = tuple(layout.pending[:count])
+        number = len(layout.parts) + 1
+        s3, name = self._s3, layout.object
+
+        async def build() -> BuiltPart:
+            datas = await s3.fetch(list(pieces))
+            etag = await s3.run(_upload_part, s3.client, name, upload_id, number, datas, [])
+            return BuiltPart(upload_id, Part(number, etag, sum(p.size for p in pieces)), pieces)
+
+        self._s3.background.start(self._key, build)
+
+    async def _settle_background(self) -> None:
+        """Before this writer cuts its first part: wait for a part this instance is building in
+        the background for the upload (so no upload of the same part number is left running), and
+        adopt it if it still fits."""
+        if self._settled:
+            return
+        self._settled = True
+        built = await self._s3.background.settle(self._key)
+        untouched = not self._tasks and self._free == self._layout.pending
+        if built is not None and untouched and built.fits(self._layout):
+            built.apply(self._layout)
+            self._number = len(self._layout.parts) + 1
+            self._cut_end = self._layout.parts_end
+            self._free = list(self._layout.pending)
 
     async def flush(self, *, fsync: bool = False) -> int:
         """Store everything received, wait for every request; S3 acknowledged writes are durable,
@@ -222,14 +285,21 @@ class S3Writer:
         if self._buffered:
             self._start_cleanup()
             layout = self._layout
+            total = self._cut_end + sum(p.size for p in self._free) + self._buffered
+            last = layout.length is not None and total == layout.length
+            multipart = layout.upload_id is not None or bool(layout.parts) or self._number > 1
+            if (last and multipart) or (len(self._free) >= self._config.max_pieces and self._prefix_due()):
+                # parts by the rule first (never a merge of pieces that already hold a part)
+                await self._settle_background()
+                while self._prefix_due():
+                    await self._room_for_part()
+                    self._cut_part()
             pieces, self._free = self._free, []
             free = sum(p.size for p in pieces)
             start = self._cut_end + free
-            total = start + self._buffered
             chunks = self._take(self._buffered)
-            last = layout.length is not None and total == layout.length
-            if last and (layout.upload_id is not None or layout.parts):
-                self._submit(self._part(self._number, pieces, chunks, free + total - start))
+            if last and multipart:
+                self._submit(self._part(self._number, pieces, chunks, total - self._cut_end))
                 self._number += 1
                 self._cut_end = total
             elif last:
@@ -242,6 +312,10 @@ class S3Writer:
             self._tail_in_flight = True
             await self._drain()
             self._tail_in_flight = False
+            if not last and self._layout.upload_id is None and self._prefix_due():
+                # the pieces hold a part: the next writer builds it in the background, into the
+                # multipart upload made here (committed with this state)
+                await self._upload_id()
         if self._hashing is not None:
             await self._hashing
         return self.written
