@@ -170,11 +170,17 @@ class UploadRepository:
         return _row(await self.db.fetchone(f"SELECT {_COLUMNS} FROM uploads WHERE id = %s", (upload_id,)))
 
     async def acquire(self, upload_id: str, token: str) -> Upload | None:
-        """Take the lease if it is free or expired; None when held by someone else or missing."""
+        """Take the lease if it is free or expired; None when held by someone else or missing.
+
+        Committed without waiting for the WAL flush: a lease lost in a database crash is a lease
+        that lapsed, which the protocol already survives (every later write names the token), and
+        each PATCH saves a WAL flush."""
         return _row(
             await self.db.fetchone(
-                "UPDATE uploads SET lock_token = %(token)s,"
+                "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))"
+                " UPDATE uploads SET lock_token = %(token)s,"
                 " lock_expires_at = now() + make_interval(secs => %(lease)s)"
+                " FROM relaxed"
                 " WHERE id = %(id)s AND (lock_token IS NULL OR lock_expires_at <= now())"
                 f" RETURNING {_COLUMNS}",
                 {"id": upload_id, "token": token, "lease": self.lease},
