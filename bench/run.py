@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 -- the report's multiplication sign and en dash are on purpose
 """tusportal vs @tus/server benchmark: `uv run python bench/run.py [--quick] [--rounds N] ...`.
 
 Starts every server on loopback with its own data dir under one temp dir, runs the scenarios with
@@ -13,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import time
@@ -157,6 +159,41 @@ async def run_once(
     return await scenarios.many_small(host, port, data, s["count"], s["size"], s["concurrency"], window)
 
 
+def disk_ceiling(workdir: Path, data: memoryview, size: int) -> dict:
+    """What the disk under the data dirs gives a plain loop: `size` bytes in 8 MiB writes, then one
+    fsync, as tusportal must do before it commits a completed upload (the peer never fsyncs). No
+    server can complete a durable upload faster than this."""
+    path = workdir / "disk-ceiling.bin"
+    step = 8 * MIB
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        started = time.perf_counter()
+        for offset in range(0, size, step):
+            n = min(step, size - offset)
+            os.pwrite(fd, data[offset % len(data) : offset % len(data) + n], offset)
+        os.fsync(fd)
+        seconds = time.perf_counter() - started
+    finally:
+        os.close(fd)
+        path.unlink()
+    return {"mb_s": size / seconds / 1e6, "seconds": seconds}
+
+
+def disk_line(disk: list[dict], a_results: dict[str, list[dict]]) -> str:
+    speeds = [r["mb_s"] for r in disk]
+    median = statistics.median(speeds)
+    line = (
+        f"Disk ceiling for (a), a plain loop writing and fsyncing the same size in the same rounds:"
+        f" {median:.0f} MB/s ({min(speeds):.0f}–{max(speeds):.0f})"
+    )
+    for peer in ("peer", "peer-node20"):
+        runs = a_results.get(peer)
+        if runs:
+            ratio = median / statistics.median(r["mb_s"] for r in runs)
+            line += f"; {ratio:.2f}× {peer}'s (a)"
+    return line + " (the most a server that fsyncs a completed upload can reach, against one that does not)"
+
+
 async def warm_up(server: Server, data: memoryview) -> None:
     host, port = "127.0.0.1", server.port
     await scenarios.single_patch(host, port, data, 32 * MIB)
@@ -197,6 +234,11 @@ async def benchmark(args, servers: list[Server], sizes: dict, workdir: Path) -> 
                 shown = {k: round(v, 2) for k, v in result.items() if k != "rss_samples"}
                 log(f"[{scenario} round {round_no + 1}/{args.rounds}] {server.name}: {shown}")
                 await asyncio.to_thread(os.sync)  # dirty pages of this run must not slow the next
+            if scenario == "a":
+                disk = await asyncio.to_thread(disk_ceiling, workdir, data, sizes["a"]["size"])
+                results[scenario].setdefault("disk", []).append(disk)
+                log(f"[a round {round_no + 1}/{args.rounds}] disk ceiling: {round(disk['mb_s'], 1)} MB/s")
+                await asyncio.to_thread(os.sync)
     return results
 
 
@@ -241,6 +283,11 @@ def main(argv: list[str]) -> int:
             text += "\n\nThe same against the peer on Node 20:\n\n" + node20
             print("\nThe same against the peer on Node 20 (the issue's reference runtime):\n", flush=True)
             print(node20, flush=True)
+        disk = results.get("a", {}).get("disk")
+        if disk:
+            line = disk_line(disk, results["a"])
+            text += "\n\n" + line
+            print("\n" + line, flush=True)
         print()
         print(f"CPU seconds during the timed part of a run (medians; {os.cpu_count()} CPUs):")
         print(report.cpu_table(results), flush=True)
