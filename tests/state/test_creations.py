@@ -100,3 +100,22 @@ async def test_a_cancelled_creation_does_not_cancel_the_others(uploads: UploadRe
     done = await asyncio.gather(first, *others[1:])
     assert [u.id[:6] for u in done] == ["up0001", "up0003", "up0004", "up0005"]
     assert (await uploads.db.fetchone("SELECT count(*) FROM uploads"))[0] in (4, 5)  # type: ignore[index]
+
+
+async def test_creations_queued_behind_a_failed_statement_still_go(
+    uploads: UploadRepository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = uploads.creations._execute
+    calls = 0
+
+    async def first_fails(batch: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("scripted")
+        return await real(batch)
+
+    monkeypatch.setattr(uploads.creations, "_execute", first_fails)
+    results = await asyncio.gather(*(create(uploads, n) for n in range(12)), return_exceptions=True)
+    assert isinstance(results[0], RuntimeError)  # the first goes alone, and fails
+    assert all(not isinstance(r, BaseException) for r in results[1:]), results

@@ -15,6 +15,7 @@ a caller's transaction (batches), do not come here.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -76,7 +77,9 @@ class CreationBatcher:
         future: asyncio.Future[tuple[Any, ...]] = asyncio.get_running_loop().create_future()
         self._queue.append(_Creation(row, events, future))
         if self._drainer is None:
-            self._drainer = asyncio.ensure_future(self._drain())
+            # in a context of its own: the statements serve many requests, not the first one's
+            loop = asyncio.get_running_loop()
+            self._drainer = loop.create_task(self._drain(), context=contextvars.Context())
         # shielded: a cancelled request must not cancel the rows of the others
         return await asyncio.shield(future)
 
@@ -84,7 +87,16 @@ class CreationBatcher:
         try:
             while self._queue:
                 batch, self._queue = self._queue[: self.max_rows], self._queue[self.max_rows :]
-                await self._run(batch)
+                try:
+                    await self._run(batch)
+                except Exception as exc:  # a bug: those creations fail, the queue goes on
+                    for item in batch:
+                        _fail(item, exc)
+        except BaseException as exc:  # cancelled (shutdown): nobody may wait forever
+            queued, self._queue = self._queue, []
+            for item in queued:
+                _fail(item, exc)
+            raise
         finally:
             self._drainer = None
 
