@@ -112,10 +112,16 @@ async def test_creations_queued_behind_a_failed_statement_still_go(
         nonlocal calls
         calls += 1
         if calls == 1:
+            await asyncio.sleep(0.2)  # the others queue up behind this statement meanwhile
             raise RuntimeError("scripted")
         return await real(batch)
 
     monkeypatch.setattr(uploads.creations, "_execute", first_fails)
-    results = await asyncio.gather(*(create(uploads, n) for n in range(12)), return_exceptions=True)
-    assert isinstance(results[0], RuntimeError)  # the first goes alone, and fails
-    assert all(not isinstance(r, BaseException) for r in results[1:]), results
+    first = asyncio.ensure_future(create(uploads, 0))
+    await asyncio.sleep(0.05)
+    assert calls == 1
+    rest = await asyncio.gather(*(create(uploads, n) for n in range(1, 12)))
+    with pytest.raises(RuntimeError, match="scripted"):
+        await first
+    assert [u.id[:6] for u in rest] == [f"up{n:04d}" for n in range(1, 12)]
+    assert calls == 2  # the eleven queued ones went together
