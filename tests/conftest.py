@@ -21,9 +21,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from tusportal.state.db import Database
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,6 +49,18 @@ class PostgresServer:
         with psycopg.connect(self.admin_url, autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE {name}")
         return _with_dbname(self.admin_url, name)
+
+    async def migrated(self, *, max_size: int = 4) -> Database:
+        """An open pool (tusportal's Database) on a new database with every migration applied;
+        the caller closes it."""
+        from tusportal.state import migrations
+        from tusportal.state.db import Database
+
+        database = Database(self.new_database(), min_size=1, max_size=max_size)
+        await database.open()
+        async with database.connection() as conn:
+            await migrations.apply(conn)
+        return database
 
 
 def _with_dbname(url: str, name: str) -> str:

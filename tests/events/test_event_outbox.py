@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tusportal.events.broker import QUEUE_SCHEMA, BrokerConfig, EventBroker
-from tusportal.state import migrations, outbox
+from tusportal.state import outbox
 from tusportal.state.db import Database
 from tusportal.state.events import EventRepository, format_cursor, parse_cursor
 from tusportal.state.outbox import NewEvent
@@ -18,10 +18,7 @@ from tusportal.state.outbox import NewEvent
 
 @pytest.fixture
 async def db(postgres: Any) -> AsyncIterator[Database]:
-    database = Database(postgres.new_database(), min_size=1, max_size=6)
-    await database.open()
-    async with database.connection() as conn:
-        await migrations.apply(conn)
+    database = await postgres.migrated(max_size=6)
     yield database
     outbox.use_publisher(None)
     await database.close()

@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from tusportal.state import migrations
 from tusportal.state.db import Database
 from tusportal.state.pieces import PostgresPieceStore
 from tusportal.state.uploads import UploadRepository
@@ -18,10 +17,7 @@ N = 30
 
 @pytest.fixture
 async def db(postgres: Any) -> AsyncIterator[Database]:
-    database = Database(postgres.new_database(), min_size=1, max_size=1)  # one backend: its stats
-    await database.open()
-    async with database.connection() as conn:
-        await migrations.apply(conn)
+    database = await postgres.migrated(max_size=1)  # one backend: its stats are the statements'
     yield database
     await database.close()
 

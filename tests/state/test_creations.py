@@ -11,18 +11,14 @@ from typing import Any
 import psycopg
 import pytest
 
-from tusportal.state import migrations, outbox
-from tusportal.state.db import Database
+from tusportal.state import outbox
 from tusportal.state.outbox import NewEvent
 from tusportal.state.uploads import UploadRepository
 
 
 @pytest.fixture
 async def uploads(postgres: Any) -> AsyncIterator[UploadRepository]:
-    database = Database(postgres.new_database(), min_size=1, max_size=4)
-    await database.open()
-    async with database.connection() as conn:
-        await migrations.apply(conn)
+    database = await postgres.migrated()
     outbox.use_publisher(None)
     yield UploadRepository(database, lease_seconds=5)
     await database.close()

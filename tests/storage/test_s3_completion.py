@@ -61,6 +61,18 @@ class FailingParts(S3Client):
         return super().upload_part(name, upload_id, number, data)
 
 
+def minio_for(s3_server: Any, bucket: str) -> Any:
+    config = s3_server.config(bucket)
+    return minio_client(
+        config.endpoint,
+        config.access_key,
+        config.secret_key,
+        region=config.region,
+        secure=False,
+        connections=8,
+    )
+
+
 async def chunks(data: bytes, size: int = 256 * 1024) -> AsyncIterator[bytes]:
     for i in range(0, len(data), size):
         yield data[i : i + size]
@@ -174,16 +186,7 @@ async def test_completion_still_fails_when_the_object_was_never_made(make_s3_sto
 async def test_failed_part_mid_stream_gives_503_and_the_upload_resumes(
     service_on_s3, s3_server, s3_bucket
 ) -> None:
-    config = s3_server.config(s3_bucket)
-    minio = minio_client(
-        config.endpoint,
-        config.access_key,
-        config.secret_key,
-        region=config.region,
-        secure=False,
-        connections=8,
-    )
-    client = FailingParts(minio, s3_bucket)
+    client = FailingParts(minio_for(s3_server, s3_bucket), s3_bucket)
     client.fail_part = 3
     service = await service_on_s3(S3Store, client)
     data = os.urandom(6 * PART + 123)
@@ -228,16 +231,7 @@ class CountingLists(S3Client):
 async def test_completion_sweeps_unless_a_new_object_was_put_whole(
     service_on_s3, s3_server, s3_bucket, sizes: list[int], lists: int
 ) -> None:
-    config = s3_server.config(s3_bucket)
-    minio = minio_client(
-        config.endpoint,
-        config.access_key,
-        config.secret_key,
-        region=config.region,
-        secure=False,
-        connections=8,
-    )
-    service = await service_on_s3(S3Store, CountingLists(minio, s3_bucket))
+    service = await service_on_s3(S3Store, CountingLists(minio_for(s3_server, s3_bucket), s3_bucket))
     data = os.urandom(sum(sizes))
     CountingLists.lists = 0
     upload = await service.create(

@@ -12,7 +12,7 @@ import pytest
 from tusportal.events.management import InvalidEventsRequest
 from tusportal.events.monitor import EventMonitor
 from tusportal.service.files import FileCatalog, FileQuery, InvalidListing
-from tusportal.state import migrations, outbox
+from tusportal.state import outbox
 from tusportal.state.batches import BatchRepository
 from tusportal.state.db import Database
 from tusportal.state.event_monitor import EventMonitorRepository
@@ -23,10 +23,7 @@ from tusportal.state.uploads import UploadRepository
 
 @pytest.fixture
 async def db(postgres: Any) -> AsyncIterator[Database]:
-    database = Database(postgres.new_database(), min_size=1, max_size=4)
-    await database.open()
-    async with database.connection() as conn:
-        await migrations.apply(conn)
+    database = await postgres.migrated()
     outbox.use_publisher(None)
     yield database
     await database.close()
