@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import random
 from collections.abc import AsyncIterator
 
 import pytest
@@ -350,3 +351,32 @@ def test_part_prefix_is_the_fewest_pieces_that_hold_a_part() -> None:
     assert part_prefix(pieces, 5 * MIB) == 5
     assert part_prefix([Piece("big", 0, 9 * MIB), *pieces], 5 * MIB) == 1
     assert part_prefix([], 5 * MIB) == 0
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_random_patches_on_two_instances_with_background_parts(make_store, s3_server, s3_bucket, seed):
+    """PATCHes of random sizes (short ones become pieces, long ones cut parts while they stream)
+    on two instances at random, each starting from the state the last one committed, while
+    background parts are under way or finished on either: the object is whole and nothing is
+    left over."""
+    rng = random.Random(seed)
+    stores = [make_store(), make_store()]
+    data = os.urandom(23 * MIB + rng.randrange(MIB))
+    key = f"rand{seed}"
+    state: StoreState | None = stores[0].describe(key, None, length=len(data))
+    offset = 0
+    while offset < len(data):
+        size = min(len(data) - offset, rng.choice([rng.randrange(1, MIB), MIB, 2 * MIB + 3, 7 * MIB]))
+        store = rng.choice(stores)
+        written, state = await append(store, key, offset, data[offset : offset + size], state)
+        assert written == size
+        offset += size
+        if rng.random() < 0.3:
+            await asyncio.sleep(rng.random() * 0.05)  # background parts finish, or not
+    assert state is not None
+    state = await rng.choice(stores).make_durable(key, state)
+    assert digest(await read_all(stores[0], key, state)) == digest(data)
+    for store in stores:
+        await store._s3.background.wait(key)
+    assert await make_store.everything() == [f"up/{key}"]
+    assert s3_server.multipart_uploads(s3_bucket) == []
