@@ -13,13 +13,12 @@ import base64
 import hashlib
 import hmac
 import secrets
-import string
 from dataclasses import dataclass
+
+from tusportal.auth.tokens import has_secret_shape, hash_token
 
 SESSION_PREFIX = "tps_"
 _RANDOM_BYTES = 32
-_MAX_LENGTH = 200
-_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_")
 _CSRF_KEY = b"tusportal csrf token v1"
 
 
@@ -30,7 +29,7 @@ class NewSession:
 
 
 def session_hash(cookie: str) -> str:
-    return hashlib.sha256(cookie.encode()).hexdigest()
+    return hash_token(cookie)  # stored as an API token is: its SHA-256
 
 
 def new_session() -> NewSession:
@@ -43,23 +42,13 @@ def new_csrf_secret() -> str:
     return secrets.token_urlsafe(_RANDOM_BYTES)
 
 
-def _urlsafe(value: str, prefix: str = "") -> bool:
-    body = value[len(prefix) :]
-    return (
-        value.startswith(prefix)
-        and len(body) > 0
-        and len(value) <= _MAX_LENGTH
-        and _ALPHABET.issuperset(body)
-    )
-
-
 def looks_like_session(value: str) -> bool:
     """Cheap shape check of a session cookie before any lookup."""
-    return _urlsafe(value, SESSION_PREFIX)
+    return has_secret_shape(value, SESSION_PREFIX)
 
 
 def looks_like_csrf_secret(value: str) -> bool:
-    return len(value) >= 32 and _urlsafe(value)
+    return len(value) >= 32 and has_secret_shape(value)
 
 
 def csrf_token_for(secret: str) -> str:

@@ -34,14 +34,21 @@ def new_token() -> NewToken:
     return NewToken(token, hash_token(token))
 
 
+def has_secret_shape(value: str, prefix: str = "") -> bool:
+    """`prefix` and then a non-empty URL-safe body, at most 200 characters in all: the shape of
+    every secret made here (API tokens, session cookies, CSRF cookies)."""
+    body = value[len(prefix) :]
+    return (
+        value.startswith(prefix)
+        and len(body) > 0
+        and len(value) <= _MAX_LENGTH
+        and _ALPHABET.issuperset(body)
+    )
+
+
 def looks_like_token(value: str) -> bool:
     """Cheap shape check before any lookup."""
-    return (
-        value.startswith(TOKEN_PREFIX)
-        and len(value) <= _MAX_LENGTH
-        and len(value) > len(TOKEN_PREFIX)
-        and _ALPHABET.issuperset(value[len(TOKEN_PREFIX) :])
-    )
+    return has_secret_shape(value, TOKEN_PREFIX)
 
 
 def token_matches(token: str, stored_hash: str) -> bool:
