@@ -3,38 +3,27 @@ login-throttle counters, keeps live ones, and with --dry-run only lists them."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from browser_support import sql
+from cli_support import logged, run_tusportal
 
 from tusportal import auth
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 def cleanup(database_url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "tusportal.cli", "cleanup", *args, "--data-dir", str(data_dir)],
-        env={**os.environ, "TUSPORTAL_DATABASE_URL": database_url, "TUSPORTAL_LOG_FORMAT": "json"},
-        capture_output=True,
-        text=True,
+    result = run_tusportal(
+        "cleanup",
+        *args,
+        "--data-dir",
+        str(data_dir),
+        env={"TUSPORTAL_DATABASE_URL": database_url, "TUSPORTAL_LOG_FORMAT": "json"},
         timeout=90,
-        cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
-
-
-def logged(result: subprocess.CompletedProcess[str], event: str) -> dict[str, Any]:
-    for line in result.stderr.splitlines():
-        if line.startswith("{") and json.loads(line).get("event") == event:
-            return dict(json.loads(line))
-    raise AssertionError(f"no {event} in:\n{result.stderr}")
 
 
 def test_cleanup_removes_dead_sessions_and_tokens(postgres: Any, tmp_path: Path) -> None:

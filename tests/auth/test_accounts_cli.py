@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import httpx
-
-ROOT = Path(__file__).resolve().parents[2]
+from cli_support import run_tusportal
 
 
 def tusportal(server, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "TUSPORTAL_DATABASE_URL": server.database_url, "TUSPORTAL_LOG_LEVEL": "warning"}
-    return subprocess.run(
-        [sys.executable, "-m", "tusportal.cli", *args, "--data-dir", str(server.data_dir)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
+    return run_tusportal(
+        *args,
+        "--data-dir",
+        str(server.data_dir),
+        env={"TUSPORTAL_DATABASE_URL": server.database_url, "TUSPORTAL_LOG_LEVEL": "warning"},
+        stdin=stdin,
     )
 
 

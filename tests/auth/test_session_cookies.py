@@ -3,9 +3,7 @@ profile's refusal of insecure cookies, and CSRF protection in anonymous mode."""
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,11 +11,11 @@ from typing import Any
 import httpx
 import pytest
 from browser_support import Browser, add_user, attributes, fresh_email, set_cookies
+from cli_support import run_tusportal
 
 from tusportal import auth, profiles
 from tusportal.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "a long enough password"
 IDLE, MAX = 3, 8
 
@@ -86,17 +84,15 @@ def test_registration_is_closed_by_default(short_sessions: Any) -> None:
 
 
 def serve(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "tusportal.cli", "serve", "--host", "0.0.0.0", "--port", "1"],
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("TUSPORTAL_")},
-            "TUSPORTAL_DATA_DIR": str(tmp_path),
-            **env,
-        },
-        capture_output=True,
-        text=True,
+    return run_tusportal(
+        "serve",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "1",
+        env={"TUSPORTAL_DATA_DIR": str(tmp_path), **env},
+        clean=True,
         timeout=60,
-        cwd=ROOT,
     )
 
 

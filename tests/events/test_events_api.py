@@ -8,15 +8,14 @@ import base64
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import threading
 import time
 from typing import Any
 
 import httpx
 import pytest
-from events_support import FAST, ROOT, Receiver, subscribe, upload, wait_until
+from cli_support import run_tusportal
+from events_support import FAST, Receiver, subscribe, upload, wait_until
 
 from tusportal.events.webhooks import verify
 
@@ -148,11 +147,8 @@ def test_feed_long_polls_and_resumes_from_its_cursor(server: Any) -> None:
 
 
 def _cli(server: Any, *args: str) -> Any:
-    env = {**os.environ, "TUSPORTAL_DATABASE_URL": server.database_url, "TUSPORTAL_LOG_FORMAT": "json"}
-    out = subprocess.run(
-        [sys.executable, "-m", "tusportal.cli", *args],
-        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    env = {"TUSPORTAL_DATABASE_URL": server.database_url, "TUSPORTAL_LOG_FORMAT": "json"}
+    out = run_tusportal(*args, env=env)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout)
 

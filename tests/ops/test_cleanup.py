@@ -4,7 +4,6 @@ that changes nothing, and what each run logs."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from typing import Any
 import httpx
 import psycopg
 import pytest
+from cli_support import logged, run_tusportal
 
 TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS / "events"))
@@ -34,27 +34,16 @@ TUS = {"Tus-Resumable": "1.0.0"}
 
 
 def cleanup(server: Any, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "tusportal.cli", "cleanup", *args, "--data-dir", str(server.data_dir)],
-        env={
-            **os.environ,
-            "TUSPORTAL_DATABASE_URL": server.database_url,
-            "TUSPORTAL_LOG_FORMAT": "json",
-            **(env or {}),
-        },
-        capture_output=True,
-        text=True,
+    result = run_tusportal(
+        "cleanup",
+        *args,
+        "--data-dir",
+        str(server.data_dir),
+        env={"TUSPORTAL_DATABASE_URL": server.database_url, "TUSPORTAL_LOG_FORMAT": "json", **(env or {})},
         timeout=90,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
-
-
-def logged(result: subprocess.CompletedProcess[str], event: str) -> dict[str, Any]:
-    for line in result.stderr.splitlines():
-        if line.startswith("{") and json.loads(line).get("event") == event:
-            return dict(json.loads(line))
-    raise AssertionError(f"no {event} in:\n{result.stderr}")
 
 
 def sql(server: Any, query: str, params: Any = None) -> list[tuple[Any, ...]]:

@@ -5,34 +5,31 @@ Run as subprocesses against a real PostgreSQL."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
+from cli_support import run_tusportal
 
 from tusportal.state import migrations
 
-ROOT = Path(__file__).resolve().parents[2]
 TUS = {"Tus-Resumable": "1.0.0"}
 OCTET = {**TUS, "Content-Type": "application/offset+octet-stream"}
 
 
 def tusportal(database_url: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [sys.executable, "-m", "tusportal.cli", args[0], "--data-dir", str(data_dir), *args[1:]],
+    result = run_tusportal(
+        args[0],
+        "--data-dir",
+        str(data_dir),
+        *args[1:],
         env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("TUSPORTAL_")},
             "TUSPORTAL_DATABASE_URL": database_url,
             "TUSPORTAL_LOG_FORMAT": "json",  # log lines are JSON: every other stderr line is progress
         },
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
+        clean=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return result

@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import re
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+from cli_support import run_tusportal
 
 TESTS = Path(__file__).resolve().parents[1]
-ROOT = TESTS.parent
 sys.path.insert(0, str(TESTS / "events"))
 
 from events_support import FAST, Receiver  # noqa: E402
@@ -30,15 +28,12 @@ OCTET = {**TUS, "Content-Type": "application/offset+octet-stream"}
 
 
 def tusportal(server: Any, *args: str, stdin: str = "") -> str:
-    env = {**os.environ, "TUSPORTAL_DATABASE_URL": server.database_url, "TUSPORTAL_LOG_LEVEL": "warning"}
-    result = subprocess.run(
-        [sys.executable, "-m", "tusportal.cli", *args, "--data-dir", str(server.data_dir)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=120,
+    result = run_tusportal(
+        *args,
+        "--data-dir",
+        str(server.data_dir),
+        env={"TUSPORTAL_DATABASE_URL": server.database_url, "TUSPORTAL_LOG_LEVEL": "warning"},
+        stdin=stdin,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cli_support import run_tusportal
 
 from tusportal import profiles
 from tusportal.logging import resolve_format
@@ -22,17 +23,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def serve(tmp_path: Path, host: str, **env: str) -> subprocess.CompletedProcess[str]:
     """`tusportal serve` that must not get as far as starting (no database is reachable)."""
-    return subprocess.run(
-        [sys.executable, "-m", "tusportal.cli", "serve", "--host", host, "--port", "1"],
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("TUSPORTAL_")},
-            "TUSPORTAL_DATA_DIR": str(tmp_path),
-            **env,
-        },
-        capture_output=True,
-        text=True,
+    return run_tusportal(
+        "serve",
+        "--host",
+        host,
+        "--port",
+        "1",
+        env={"TUSPORTAL_DATA_DIR": str(tmp_path), **env},
+        clean=True,
         timeout=60,
-        cwd=ROOT,
     )
 
 
@@ -113,17 +112,10 @@ def test_auto_logs_console_lines_on_a_terminal_and_json_elsewhere(monkeypatch: p
     ids=["production", "development-auto-on-a-pipe", "development-console"],
 )
 def test_log_format_from_the_command_line(postgres: Any, env: str, fmt: str | None, json_lines: bool) -> None:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("TUSPORTAL_")}
+    environ = {"TUSPORTAL_ENV": env, "TUSPORTAL_DATABASE_URL": postgres.new_database()}
     if fmt is not None:
         environ["TUSPORTAL_LOG_FORMAT"] = fmt
-    result = subprocess.run(
-        [sys.executable, "-m", "tusportal.cli", "migrate"],
-        env={**environ, "TUSPORTAL_ENV": env, "TUSPORTAL_DATABASE_URL": postgres.new_database()},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    result = run_tusportal("migrate", env=environ, clean=True, timeout=60)
     assert result.returncode == 0, result.stderr
     lines = [line for line in result.stderr.splitlines() if "migration_applied" in line]
     assert lines, result.stderr
@@ -208,10 +200,11 @@ def test_every_password_the_project_ships_is_a_known_default() -> None:
 
 @pytest.mark.parametrize("command", ["serve", "worker"])
 def test_production_start_up_refuses_a_default_secret_in_one_line(tmp_path: Path, command: str) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "tusportal.cli", command, "--data-dir", str(tmp_path)],
+    result = run_tusportal(
+        command,
+        "--data-dir",
+        str(tmp_path),
         env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("TUSPORTAL_")},
             "TUSPORTAL_ENV": "production",
             "TUSPORTAL_STORAGE": "s3",
             "TUSPORTAL_S3_ENDPOINT": "127.0.0.1:1",
@@ -219,10 +212,8 @@ def test_production_start_up_refuses_a_default_secret_in_one_line(tmp_path: Path
             "TUSPORTAL_S3_ACCESS_KEY": "minioadmin",
             "TUSPORTAL_S3_SECRET_KEY": "minioadmin",
         },
-        capture_output=True,
-        text=True,
+        clean=True,
         timeout=60,
-        cwd=ROOT,
     )
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()
