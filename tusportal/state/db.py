@@ -20,6 +20,13 @@ from tusportal.errors import DatabaseUnavailable
 log = structlog.get_logger(__name__)
 
 
+# prefix of a statement whose commit need not wait for the WAL flush (synchronous_commit off for
+# its own transaction): for rows that count only once a later, synchronous commit names them (a
+# pending piece) or whose loss in a crash the protocol already survives (a lease). That later commit
+# flushes the WAL up to itself, so it makes these durable too. The statement selects FROM relaxed.
+RELAXED_COMMIT = "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true)) "
+
+
 @contextlib.contextmanager
 def translate_errors() -> Iterator[None]:
     try:

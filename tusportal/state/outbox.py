@@ -137,9 +137,8 @@ def single_statement(
 async def add_events(conn: psycopg.AsyncConnection[Any], events: Sequence[NewEvent]) -> None:
     if not events:
         return
-    publisher = _publisher
-    if publisher is not None and not publisher.wants(e.type for e in events):
-        publisher = None  # nobody subscribes to these: the sweeper marks them dispatched in bulk
+    # nobody subscribes to these: the sweeper marks them dispatched in bulk
+    publisher = _publisher if needs_publisher(events) else None
     transactional = publisher is not None and publisher.transactional
     ids = [e.id for e in events]
     await conn.execute(_INSERT, (transactional, _rows(events)))

@@ -3,7 +3,7 @@ storage/base.py). One statement per call; psycopg errors become DatabaseUnavaila
 
 from __future__ import annotations
 
-from tusportal.state.db import Database
+from tusportal.state.db import RELAXED_COMMIT, Database
 
 
 class PostgresPieceStore:
@@ -11,13 +11,10 @@ class PostgresPieceStore:
         self.db = db
 
     async def put(self, owner: str, name: str, data: bytes) -> None:
-        # committed without waiting for the WAL flush (synchronous_commit off for this statement's
-        # transaction): a piece counts only once a state naming it is committed, and that commit,
-        # synchronous and later in the WAL, makes this one durable too. A crash in between loses a
-        # piece that no state names, which is what a crash before the state commit means anyway.
+        # RELAXED_COMMIT: a piece counts only once a state naming it is committed; a crash before
+        # that loses a piece that no state names, which is what such a crash means anyway
         await self.db.execute(
-            "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))"
-            " INSERT INTO pending_pieces (name, owner, data) SELECT %s, %s, %s FROM relaxed"
+            RELAXED_COMMIT + "INSERT INTO pending_pieces (name, owner, data) SELECT %s, %s, %s FROM relaxed"
             " ON CONFLICT (name) DO NOTHING",
             (name, owner, data),
         )

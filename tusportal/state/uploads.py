@@ -16,7 +16,7 @@ from typing import Any
 
 from tusportal.state import outbox
 from tusportal.state.creations import CreationBatcher
-from tusportal.state.db import Database, translate_errors
+from tusportal.state.db import RELAXED_COMMIT, Database, translate_errors
 from tusportal.state.outbox import NewEvent
 
 _COLUMNS = (
@@ -177,8 +177,7 @@ class UploadRepository:
         each PATCH saves a WAL flush."""
         return _row(
             await self.db.fetchone(
-                "WITH relaxed AS (SELECT set_config('synchronous_commit', 'off', true))"
-                " UPDATE uploads SET lock_token = %(token)s,"
+                RELAXED_COMMIT + "UPDATE uploads SET lock_token = %(token)s,"
                 " lock_expires_at = now() + make_interval(secs => %(lease)s)"
                 " FROM relaxed"
                 " WHERE id = %(id)s AND (lock_token IS NULL OR lock_expires_at <= now())"
