@@ -14,23 +14,33 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.templating import Jinja2Templates
 
 from tusportal.errors import TusError
 from tusportal.web.ui import display
+
+if TYPE_CHECKING:
+    from starlette.templating import Jinja2Templates
 
 HERE = Path(__file__).parent
 TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
 
-templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
-templates.env.filters.update(
-    size=display.size, when=display.when, iso=display.iso, duration=display.duration, percent=display.percent
-)
+
+@functools.cache
+def templates() -> Jinja2Templates:
+    """Loaded at the first page: a server that only takes uploads never imports Jinja2 (3 MiB)."""
+    from starlette.templating import Jinja2Templates
+
+    loaded = Jinja2Templates(directory=str(TEMPLATES_DIR))
+    filters = {"size": display.size, "when": display.when, "iso": display.iso}
+    filters.update(duration=display.duration, percent=display.percent)
+    loaded.env.filters.update(filters)
+    loaded.env.globals["url_with"] = url_with
+    return loaded
 
 
 def csrf_token(request: Request) -> str:
@@ -45,7 +55,7 @@ def render(
     state = request.scope.get("state") or {}
     values = {"principal": state.get("principal"), "csrf_token": csrf_token(request)}
     values.update(context or {})
-    response = templates.TemplateResponse(request, name, values, status_code=status_code)
+    response = templates().TemplateResponse(request, name, values, status_code=status_code)
     response.headers["cache-control"] = "no-store"
     return response
 
@@ -67,8 +77,6 @@ def _quote(value: str) -> str:
 
     return quote(value, safe="")
 
-
-templates.env.globals["url_with"] = url_with
 
 Page = Callable[[Request], Awaitable[Response]]
 
