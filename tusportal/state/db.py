@@ -109,6 +109,9 @@ EMBEDDED_SETTINGS = {
     # room for several pieces' WAL before a backend has to write it out itself (the default is
     # 1/32 of shared_buffers: 4 MB)
     "wal_buffers": "16MB",
+    # how often autovacuum looks (the default is a minute): the pending pieces' table is vacuumed
+    # at every look (migration 0008), so it holds about this long's worth of pieces, not a minute's
+    "autovacuum_naptime": "10s",
 }
 EMBEDDED_CONF = "tusportal.conf"
 
