@@ -21,8 +21,8 @@ import json
 import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import httpx
 import structlog
 
 from tusportal import metrics
@@ -33,6 +33,9 @@ from tusportal.logging import upload_context
 from tusportal.state.db import Database
 from tusportal.state.events import EventRepository
 from tusportal.state.webhooks import Claim, NotClaimed, Outcome, WebhookRepository
+
+if TYPE_CHECKING:
+    import httpx
 
 log = structlog.get_logger(__name__)
 
@@ -89,8 +92,6 @@ class Dispatcher:
             await db.open()
             self.events = EventRepository(db)
             self.webhooks = WebhookRepository(db)
-            if self._client is None:
-                self._client = webhooks.new_client()
             self._db = db
 
     async def close(self) -> None:
@@ -160,7 +161,8 @@ class Dispatcher:
                 "subscription disabled",
                 "dead",
             )
-        assert self._client is not None
+        if self._client is None:  # at the first attempt: no HTTP client where no webhook is subscribed
+            self._client = webhooks.new_client()
         result = await webhooks.attempt(
             self._client,
             claim.url,

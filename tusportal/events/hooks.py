@@ -18,12 +18,14 @@ Answer:
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import structlog
 
 from tusportal.errors import TusError
+
+if TYPE_CHECKING:
+    import httpx
 
 log = structlog.get_logger(__name__)
 
@@ -64,7 +66,11 @@ class PreCreateHook:
         self.url = url
         self.timeout = timeout
         self.fail_open = fail_open
-        self._client = client or httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        if client is None:
+            import httpx  # only where a hook is configured: httpx and its TLS context cost ~10 MiB
+
+            client = httpx.AsyncClient(follow_redirects=False, trust_env=False)
+        self._client = client
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -74,6 +80,8 @@ class PreCreateHook:
     ) -> dict[str, str | None] | None:
         """Returns the amended metadata, or None to keep it; raises `UploadRejectedByHook` or
         (failing closed) `PreCreateHookUnavailable`."""
+        import httpx
+
         payload = {"type": "pre-create", "upload": {"size": length, "metadata": metadata}}
         try:
             async with self._client.stream("POST", self.url, json=payload, timeout=self.timeout) as response:
@@ -97,6 +105,8 @@ class PreCreateHook:
 
     @staticmethod
     async def _read(response: httpx.Response) -> bytes:
+        import httpx
+
         chunks, size = [], 0
         async for chunk in response.aiter_bytes():
             size += len(chunk)

@@ -11,8 +11,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import httpx
-
 from tusportal.errors import InvalidRequestBody, TusError
 from tusportal.events import webhooks
 from tusportal.events.broker import EventBroker
@@ -44,6 +42,8 @@ class DeliveryNotFound(TusError):
 
 
 def check_url(url: str) -> str:
+    import httpx  # not at start: with its deps it costs ~10 MiB
+
     try:
         parsed = httpx.URL(url)
     except (httpx.InvalidURL, TypeError):

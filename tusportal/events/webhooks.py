@@ -17,8 +17,10 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 SECRET_PREFIX = "whsec_"
 TOLERANCE_SECONDS = 5 * 60
@@ -103,6 +105,8 @@ def _retry_after(response: httpx.Response) -> float | None:
 async def attempt(
     client: httpx.AsyncClient, url: str, secret: str, msg_id: str, body: bytes, *, seconds: float
 ) -> Result:
+    import httpx  # imported by the first attempt, not at start (with its deps, ~10 MiB)
+
     started = datetime.now(UTC)
     clock = time.perf_counter()
     try:
@@ -132,6 +136,8 @@ def _ms(start: float) -> float:
 
 def new_client(*, max_connections: int = 32) -> httpx.AsyncClient:
     """Redirects are not followed (a 3xx is a failed attempt, as Standard Webhooks senders do)."""
+    import httpx
+
     return httpx.AsyncClient(
         follow_redirects=False,
         limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
