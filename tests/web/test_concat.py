@@ -97,3 +97,47 @@ def test_crash_during_assembly_completes_after_restart(server_factory) -> None:
     got = httpx.get(final, timeout=30)
     assert got.status_code == 200
     assert hashlib.sha256(got.content).digest() == hashlib.sha256(b"".join(parts)).digest()
+
+
+def test_an_assembly_longer_than_the_lease_survives_head_polling(server_factory) -> None:
+    """A client polls HEAD on a final upload whose assembly takes longer than the lease (big
+    files, S3). The HEADs answer at once, the assembler's lease is renewed, and one assembly
+    finishes. Before, the lapsed lease was taken over (by a HEAD, or by the assembly a HEAD
+    started), so every assembly was lost in turn while the polling went on."""
+    import psycopg
+
+    env = {"TUSPORTAL_CONCAT_PAUSE_SECONDS": "0.6", "TUSPORTAL_LOCK_LEASE_SECONDS": "1"}
+    server = server_factory(env)
+    parts = [os.urandom(1 << 20) for _ in range(4)]
+    locs = [partial(server.url, p) for p in parts]
+    answer: list[httpx.Response] = []
+
+    def create_final() -> None:
+        headers = {**TUS, "Upload-Concat": "final;" + " ".join(map(path_of, locs))}
+        answer.append(httpx.post(server.url, headers=headers, timeout=60))
+
+    t = threading.Thread(target=create_final)
+    t.start()
+    files = server.data_dir / "files"
+    deadline = time.monotonic() + 10
+    while not list(files.glob("*.assembling")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert list(files.glob("*.assembling")), "assembly never started"
+    with psycopg.connect(server.database_url) as conn:
+        row = conn.execute("SELECT id FROM uploads WHERE concat_kind = 'final'").fetchone()
+    assert row is not None
+    final = f"{server.url}{row[0]}"
+    heads = []
+    while t.is_alive() and len(heads) < 300:
+        heads.append(httpx.head(final, headers=TUS, timeout=30).status_code)
+        time.sleep(0.05)
+    t.join(60)
+    assert heads and set(heads) == {200}
+    assert answer and answer[0].status_code == 201
+    head = httpx.head(final, headers=TUS)
+    assert head.headers["upload-offset"] == str(4 << 20)
+    got = httpx.get(final, timeout=30)
+    assert (
+        got.status_code == 200
+        and hashlib.sha256(got.content).digest() == hashlib.sha256(b"".join(parts)).digest()
+    )

@@ -29,6 +29,10 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
+def _not_interruptible() -> None:
+    """An assembly runs to its end when another request asks for the final's lease."""
+
+
 class Concatenation:
     def __init__(self, service: UploadService):
         self.service = service
@@ -99,23 +103,27 @@ class Concatenation:
                 return None
             store = service.store
             assert isinstance(store, Concatenator)
-            state = await store.concatenate(
-                final.storage_key,
-                [(found[i].storage_key, found[i].storage_state) for i in ids],
-                service.config.concat_pause_seconds,
-            )
-            done = dataclasses.replace(
-                final, offset=final.length or 0, state="finished", storage_state=state or final.storage_state
-            )
-            digest = await service.sha256_of(done)
-            result = await service._release(
-                final,
-                token,
-                offset=final.length or 0,
-                finished=True,
-                state=state,
-                events=[service._file_uploaded(done, digest)],
-            )
+            # The heartbeat renews the lease while the parts are copied and hashed, which may take
+            # longer than the lease (big files, S3): otherwise a HEAD, the recovery sweep or another
+            # instance would take it over and start a second assembly of the same final. Nothing
+            # interrupts an assembly (a final takes no PATCH); a request that wants the lease waits.
+            with service.locks.hold(final_id, token, _not_interruptible):
+                state = await store.concatenate(
+                    final.storage_key,
+                    [(found[i].storage_key, found[i].storage_state) for i in ids],
+                    service.config.concat_pause_seconds,
+                )
+                length, kept = final.length or 0, state or final.storage_state
+                done = dataclasses.replace(final, offset=length, state="finished", storage_state=kept)
+                digest = await service.sha256_of(done)
+                result = await service._release(
+                    final,
+                    token,
+                    offset=final.length or 0,
+                    finished=True,
+                    state=state,
+                    events=[service._file_uploaded(done, digest)],
+                )
             committed = True
             log.info("upload_assembled", upload_id=final_id, parts=len(ids), length=final.length)
         finally:

@@ -299,16 +299,18 @@ class UploadService:
 
     async def head(self, upload_id: str) -> Upload:
         upload = await self._live(upload_id)
+        if upload.concat_kind == "final":
+            # A final upload takes no PATCH: only an assembler ever holds its lease, and a HEAD
+            # must not interrupt it (a client polling HEAD would abort every assembly in turn).
+            if upload.state == "active" and not upload.locked:
+                self.concat.assemble_soon(upload_id)  # in case a crash cut an assembly short
+            return upload
         if upload.locked:
             # a PATCH is open: ask it to save and let go, so the offset we report is current
             upload, token = await self.locks.acquire(upload_id)
             released = await self.uploads.release(upload_id, token)
             upload = released or upload
             self._check_live(upload)
-        if upload.concat_kind == "final":
-            if upload.state == "active":
-                self.concat.assemble_soon(upload_id)  # in case a crash cut an assembly short
-            return upload
         if upload.state == "active" and upload.offset and upload.offset == upload.length:
             # every byte arrived but the completion was cut short (a crash): complete it now
             return await self.append(upload_id, offset=upload.offset, body=_no_body())
