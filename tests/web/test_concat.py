@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -30,6 +31,25 @@ def upload_id(loc: str) -> str:
     return loc.rsplit("/", 1)[1]
 
 
+def start_assembly(server, locs: list[str], answers: list[httpx.Response]) -> threading.Thread:
+    """POST the final of `locs` on a thread (the request assembles it) and return once the
+    assembly is under way; the answer, if one comes, is appended to `answers`."""
+    value = "final;" + " ".join(map(path_of, locs))
+
+    def create_final() -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server may die under this request
+            answers.append(httpx.post(server.url, headers={**TUS, "Upload-Concat": value}, timeout=60))
+
+    t = threading.Thread(target=create_final)
+    t.start()
+    files = server.data_dir / "files"
+    deadline = time.monotonic() + 10
+    while not list(files.glob("*.assembling")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert list(files.glob("*.assembling")), "assembly never started"
+    return t
+
+
 def test_partials_are_removed_after_the_final_completes(tus_server) -> None:
     parts = [os.urandom(200_000) for _ in range(3)]
     locs = [partial(tus_server.url, p) for p in parts]
@@ -55,23 +75,8 @@ def test_crash_during_assembly_completes_after_restart(server_factory) -> None:
     server = server_factory({"TUSPORTAL_CONCAT_PAUSE_SECONDS": "1.5"})
     parts = [os.urandom(1 << 20) for _ in range(4)]
     locs = [partial(server.url, p) for p in parts]
-    value = "final;" + " ".join(map(path_of, locs))
-    final_loc: list[str] = []
-
-    def create_final() -> None:
-        try:
-            r = httpx.post(server.url, headers={**TUS, "Upload-Concat": value}, timeout=30)
-            final_loc.append(r.headers.get("location", ""))
-        except httpx.HTTPError:
-            pass  # the server dies under this request
-
-    t = threading.Thread(target=create_final)
-    t.start()
+    t = start_assembly(server, locs, [])
     files = server.data_dir / "files"
-    deadline = time.monotonic() + 10
-    while not list(files.glob("*.assembling")) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert list(files.glob("*.assembling")), "assembly never started"
     time.sleep(0.5)
     server.kill()  # SIGKILL in the middle of assembly
     t.join(30)
@@ -111,18 +116,7 @@ def test_an_assembly_longer_than_the_lease_survives_head_polling(server_factory)
     parts = [os.urandom(1 << 20) for _ in range(4)]
     locs = [partial(server.url, p) for p in parts]
     answer: list[httpx.Response] = []
-
-    def create_final() -> None:
-        headers = {**TUS, "Upload-Concat": "final;" + " ".join(map(path_of, locs))}
-        answer.append(httpx.post(server.url, headers=headers, timeout=60))
-
-    t = threading.Thread(target=create_final)
-    t.start()
-    files = server.data_dir / "files"
-    deadline = time.monotonic() + 10
-    while not list(files.glob("*.assembling")) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert list(files.glob("*.assembling")), "assembly never started"
+    t = start_assembly(server, locs, answer)
     with psycopg.connect(server.database_url) as conn:
         row = conn.execute("SELECT id FROM uploads WHERE concat_kind = 'final'").fetchone()
     assert row is not None
