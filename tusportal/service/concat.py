@@ -119,7 +119,7 @@ class Concatenation:
                 result = await service._release(
                     final,
                     token,
-                    offset=final.length or 0,
+                    offset=length,
                     finished=True,
                     state=state,
                     events=[service._file_uploaded(done, digest)],

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 
@@ -64,15 +65,11 @@ class BackgroundParts:
         task = self._tasks.get(key)
         return task is not None and not task.done()
 
-    def start(self, key: str, build: Callable[[], Awaitable[BuiltPart]]) -> bool:
+    def start(self, key: str, build: Callable[[], Coroutine[Any, Any, BuiltPart]]) -> bool:
         """Build a part for `key` unless one is under way; False when one is."""
         if self.running(key):
             return False
-
-        async def run() -> BuiltPart:
-            return await build()
-
-        task = asyncio.ensure_future(run())
+        task = asyncio.ensure_future(build())
         self._tasks[key] = task
         task.add_done_callback(lambda done: self._done(key, done))
         return True
@@ -117,3 +114,8 @@ class BackgroundParts:
             return False
         built.apply(layout)
         return True
+
+    async def settle_into(self, key: str, layout: Layout) -> bool:
+        """`settle`, then apply the part if it fits `layout`; True if it was applied."""
+        await self.wait(key)
+        return self.adopt_into(key, layout)

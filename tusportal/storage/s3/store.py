@@ -203,9 +203,7 @@ class S3Store:
             return layout.to_state()
         # a part being built in the background from these pieces: wait for it (the completion
         # below may upload the same part number) and use it if it fits
-        built = await self._s3.background.settle(key)
-        if built is not None and built.fits(layout):
-            built.apply(layout)
+        await self._s3.background.settle_into(key, layout)
         s3, size = self._s3, layout.size
         try:
             await self._complete(layout)
