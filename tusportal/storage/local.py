@@ -19,9 +19,10 @@ from pathlib import Path
 from tusportal.errors import StorageUnavailable
 from tusportal.storage import writeback
 from tusportal.storage.base import Hasher, StoreState
+from tusportal.storage.hashlane import HashLane, hash_all
 
 _FIRST_BATCH = 256 * 1024
-_HASH_APART = 256 * 1024  # from this batch size on, hash and write run on two threads
+_HASH_APART = 256 * 1024  # from this batch size on, a writer's bytes are hashed on its hash lane
 _GROW_AFTER = 4 * 1024 * 1024
 _KEY = re.compile(r"^[A-Za-z0-9_\-]{1,200}$")
 _IOV_MAX = 512
@@ -45,14 +46,8 @@ def _translate(exc: OSError) -> StorageUnavailable:
     return StorageUnavailable(f"storage error: {exc.strerror or exc}")
 
 
-def _hash_all(hashers: list[Hasher], bufs: list[bytes]) -> None:
-    for hasher in hashers:
-        for buf in bufs:
-            hasher.update(buf)
-
-
 def _pwrite_all(fd: int, bufs: list[bytes], pos: int, hashers: list[Hasher]) -> int:
-    _hash_all(hashers, bufs)
+    hash_all(hashers, bufs)
     total = sum(len(b) for b in bufs)
     if len(bufs) > _IOV_MAX:
         bufs = [b"".join(bufs)]
@@ -105,11 +100,14 @@ class LocalWriter:
         self._hashers = hashers
         self._executor = executor
         self._batch = batch_bytes
+        # bytes of big batches are hashed on a lane of their own (hashlane.py), at most two
+        # batches behind the writes; small ones in the write job, which is cheaper than a hop
+        self._lane = HashLane(hashers, hash_executor, 2 * batch_bytes) if hashers and hash_executor else None
+        self._laned = False
         # start with small batches, so that the end of a short body (a 1 MiB PATCH) leaves little
         # to write and hash after its last byte arrives; grow to full batches for long bodies
         self._batch_now = min(batch_bytes, _FIRST_BATCH)
         self._on_synced = on_synced
-        self._hash_executor = hash_executor
         self._busy = False
         self._closed = False
         self._writing_out = False
@@ -128,18 +126,9 @@ class LocalWriter:
             self._fd = os.open(self._path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o640)
         return self._fd
 
-    def _job(self, bufs: list[bytes], pos: int, fsync: bool) -> int:
+    def _job(self, bufs: list[bytes], pos: int, fsync: bool, hashers: list[Hasher]) -> int:
         fd = self._fd_in_thread()
-        apart = self._hash_executor is not None and self._buffered_size(bufs) >= _HASH_APART
-        if self._hashers and apart:
-            # hash on another thread while this one writes (hashlib and pwrite release the GIL);
-            # the job ends when both are done, so batches stay in order for the running hashes
-            assert self._hash_executor is not None
-            hashing = self._hash_executor.submit(_hash_all, self._hashers, bufs)
-            written = _pwrite_all(fd, bufs, pos, []) if bufs else 0
-            hashing.result()
-        else:
-            written = _pwrite_all(fd, bufs, pos, self._hashers) if bufs else 0
+        written = _pwrite_all(fd, bufs, pos, hashers) if bufs else 0
         if fsync:
             os.fsync(fd)
         elif pos + written - self._start >= _WRITE_OUT_AFTER:
@@ -147,10 +136,6 @@ class LocalWriter:
             writeback.after_write(fd, pos if self._writing_out else self._start, pos + written)
             self._writing_out = True
         return written
-
-    @staticmethod
-    def _buffered_size(bufs: list[bytes]) -> int:
-        return sum(len(b) for b in bufs)
 
     async def write(self, data: bytes) -> None:
         if not data:
@@ -184,10 +169,17 @@ class LocalWriter:
             self._done += future.result()
 
     def _start_write(self, fsync: bool = False) -> None:
+        # no job is in flight here, so bytes hashed in earlier jobs were all hashed before any
+        # byte goes to the lane: the running hashes see the body in order
         bufs, size = self._buf, self._buffered
         self._buf, self._buffered = [], 0
+        hashers = self._hashers
+        if self._lane is not None and (self._laned or size >= _HASH_APART):
+            self._laned = True
+            self._lane.feed(bufs, size)
+            hashers = []
         loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._executor, self._job, bufs, self._next, fsync)
+        future = loop.run_in_executor(self._executor, self._job, bufs, self._next, fsync, hashers)
         future.add_done_callback(self._on_written)
         self._pending = future
         self._next += size
@@ -196,6 +188,9 @@ class LocalWriter:
 
     async def _submit(self, fsync: bool = False) -> None:
         await self._wait_pending()
+        if self._laned:
+            assert self._lane is not None
+            await self._lane.room()
         self._start_write(fsync)
 
     def kick(self) -> None:
@@ -225,14 +220,20 @@ class LocalWriter:
             bufs, size = self._buf, self._buffered
             self._buf, self._buffered = [], 0
             try:
-                _pwrite_all(self._fd, bufs, self._next, self._hashers)
+                _pwrite_all(self._fd, bufs, self._next, [] if self._laned else self._hashers)
             except OSError as exc:
                 raise _translate(exc) from exc
+            if self._laned:
+                assert self._lane is not None
+                self._lane.feed(bufs, size)
             self._next += size
             self._done += size
         elif self._buffered or fsync:
             await self._submit(fsync)  # the remainder and the fsync in one thread job
         await self._wait_pending()
+        if self._laned:
+            assert self._lane is not None
+            await self._lane.drained()
         if fsync and self._on_synced is not None:
             self._on_synced(self._done)
         return self.written
@@ -247,6 +248,10 @@ class LocalWriter:
                 pending, self._pending = self._pending, None
                 with contextlib.suppress(OSError):
                     await pending
+            if self._lane is not None and self._laned:
+                # the hashers must not be in use on a thread once the writer is closed
+                with contextlib.suppress(Exception):
+                    await self._lane.drained()
             if self._fd is not None:
                 os.close(self._fd)
                 self._fd = None

@@ -30,6 +30,7 @@ from typing import Any
 import structlog
 
 from tusportal.storage.base import Hasher, StoreState
+from tusportal.storage.hashlane import HashLane, hash_all
 from tusportal.storage.s3.aio import AsyncS3, joined
 from tusportal.storage.s3.background import BuiltPart
 from tusportal.storage.s3.client import S3Client, StorageInconsistent
@@ -57,12 +58,6 @@ class _Outcome:
     pieces: list[Piece] = field(default_factory=list)
     retire: list[Piece] = field(default_factory=list)
     direct_size: int | None = None
-
-
-def _hash_all(hashers: list[Hasher], chunks: list[bytes]) -> None:
-    for hasher in hashers:
-        for chunk in chunks:
-            hasher.update(chunk)
 
 
 def _upload_part(
@@ -126,7 +121,9 @@ class S3Writer:
         self._size = layout.size  # of the acknowledged bytes, kept here: `written` is hot
         self._unhashed: list[bytes] = []
         self._unhashed_size = 0
-        self._hashing: asyncio.Future[None] | None = None
+        # fed in order on a thread of the store's pool (hashlane.py); not bounded here: the
+        # chunks are the ones the parts in flight hold anyway
+        self._lane = HashLane(hashers, s3.executor, limit=0) if hashers else None
 
     # --- what is durable ----------------------------------------------------------------
 
@@ -276,8 +273,9 @@ class S3Writer:
         """Store everything received, wait for every request; S3 acknowledged writes are durable,
         so `fsync` needs nothing more. Returns once the hashers have seen every byte too."""
         if self._unhashed:
-            if self._hashing is None and self._unhashed_size <= _HASH_INLINE:
-                _hash_all(self._hashers, self._unhashed)
+            assert self._lane is not None
+            if self._lane.waiting == 0 and self._unhashed_size <= _HASH_INLINE:
+                hash_all(self._hashers, self._unhashed)
                 self._unhashed, self._unhashed_size = [], 0
             else:
                 self._hash_unhashed()
@@ -316,8 +314,8 @@ class S3Writer:
                 # the pieces hold a part: the next writer builds it in the background, into the
                 # multipart upload made here (committed with this state)
                 await self._upload_id()
-        if self._hashing is not None:
-            await self._hashing
+        if self._lane is not None:
+            await self._lane.drained()
         return self.written
 
     async def close(self) -> None:
@@ -329,9 +327,10 @@ class S3Writer:
         finally:
             self._closed = True
             await self._wait_all()
-            if self._hashing is not None:
-                with contextlib.suppress(BaseException):
-                    await asyncio.wait({self._hashing})
+            if self._lane is not None:
+                # the hashers must not be in use on a thread once the writer is closed
+                with contextlib.suppress(Exception):
+                    await self._lane.drained()
             if self._cleanup is not None:
                 with contextlib.suppress(Exception):
                     await asyncio.wait({self._cleanup})
@@ -341,13 +340,9 @@ class S3Writer:
 
     def _hash_unhashed(self) -> None:
         """Hash what is waiting on a thread, after the batches before it (the order matters)."""
-        chunks, self._unhashed, self._unhashed_size = self._unhashed, [], 0
-        self._hashing = asyncio.ensure_future(self._hash_after(self._hashing, chunks))
-
-    async def _hash_after(self, previous: asyncio.Future[None] | None, chunks: list[bytes]) -> None:
-        if previous is not None:
-            await previous
-        await self._s3.run(_hash_all, self._hashers, chunks)
+        assert self._lane is not None
+        self._lane.feed(self._unhashed, self._unhashed_size)
+        self._unhashed, self._unhashed_size = [], 0
 
     # --- requests -----------------------------------------------------------------------
 
