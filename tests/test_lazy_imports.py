@@ -1,7 +1,8 @@
 """What `tusportal serve` does not load until it is used: Jinja2 (the first UI page) and httpx (the
 first webhook attempt, a configured pre-create hook, a new subscription's URL check). A server that
 only takes uploads stays smaller: httpx with its dependencies and TLS context is about 10 MiB,
-Jinja2 about 2 MiB."""
+Jinja2 about 2 MiB. uvicorn runs without websocket support (tusportal has no websocket routes), so
+the websockets package (about 2 MiB) is never loaded."""
 
 from __future__ import annotations
 
@@ -42,4 +43,17 @@ def test_webhook_client_and_url_check_load_httpx_when_used() -> None:
         "management.check_url('https://example.org/hook')\n"
         "assert 'httpx' in sys.modules\n"
         "assert webhooks.new_client().follow_redirects is False\n"
+    )
+
+
+def test_uvicorn_is_configured_without_websockets() -> None:
+    _run(
+        "import sys\n"
+        "from tusportal.cli import uvicorn_config\n"
+        "from tusportal.settings import Settings\n"
+        "async def app(scope, receive, send): pass\n"
+        "config = uvicorn_config(app, Settings())\n"
+        "config.load()\n"
+        "assert config.ws == 'none' and config.ws_protocol_class is None\n"
+        "assert 'websockets' not in sys.modules, 'websockets loaded'\n"
     )

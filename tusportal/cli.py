@@ -279,20 +279,26 @@ def cmd_serve(settings: Settings) -> int:
             self._loop = asyncio.get_running_loop()
             await super().serve(sockets)
 
-    config = uvicorn.Config(
+    Server(uvicorn_config(app, settings)).run()
+    return 0
+
+
+def uvicorn_config(app: Any, settings: Settings) -> Any:
+    import uvicorn
+
+    return uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
         loop="uvloop",
         http="httptools",
+        ws="none",  # no websocket routes: "auto" would load the websockets package (about 2 MiB)
         lifespan="on",
         proxy_headers=False,  # our trust_proxy_headers setting decides, not uvicorn
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=30,
     )
-    Server(config).run()
-    return 0
 
 
 async def _with_db(settings: Settings, work: Any, report: progress.Report = progress.silent) -> Any:
