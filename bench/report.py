@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import statistics
 import subprocess
@@ -198,6 +199,12 @@ def machine(node: str) -> dict:
     }
 
 
+def tusportal_env() -> str:
+    if os.environ.get("TUSPORTAL_BENCH_DEV_ENV") == "1":
+        return ", run from the dev environment (TUSPORTAL_BENCH_DEV_ENV=1)"
+    return ", run from its production dependencies (uv sync --no-dev, in .bench/venv)"
+
+
 def preamble(info: dict, config: dict) -> str:
     s = config["sizes"]
     sizes = (
@@ -214,7 +221,8 @@ def preamble(info: dict, config: dict) -> str:
         + (f" (peer-node20: the same on Node {info['node20']})" if info.get("node20") else "")
         + ", "
         f"tusportal at commit {info['git_commit']}"
-        + (" plus uncommitted changes" if info["tusportal_uncommitted"] else ""),
+        + (" plus uncommitted changes" if info["tusportal_uncommitted"] else "")
+        + tusportal_env(),
         f"rounds: {config['rounds']} per scenario, interleaved: odd rounds in the order "
         f"{','.join(config['servers'])}, even rounds reversed; one untimed warm-up per server",
         f"sizes: {sizes}" + ("  (--quick)" if config["quick"] else ""),

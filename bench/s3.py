@@ -41,6 +41,7 @@ from servers import (
     free_port,
     node_binary,
     tree_cpu_seconds,
+    tusportal_binary,
 )
 
 MIB, GIB = 1 << 20, 1 << 30
@@ -136,7 +137,7 @@ class Weed:
 
 def make_servers(workdir: Path, weed: Weed) -> list[Server]:
     s3 = {"endpoint": weed.endpoint, "access": ACCESS, "secret": SECRET}
-    tusportal = str(ROOT / ".venv" / "bin" / "tusportal")
+    tusportal = tusportal_binary()
     tp_port, peer_port = free_port(), free_port()
     env = clean_env()
     ours = Server(
@@ -304,7 +305,8 @@ def preamble(info: dict, args: argparse.Namespace, sizes: dict) -> str:
     return "\n".join(
         [
             f"S3 rows — date: {info['date']}; tusportal at commit {info['git_commit']}"
-            + (" plus uncommitted changes" if info["tusportal_uncommitted"] else ""),
+            + (" plus uncommitted changes" if info["tusportal_uncommitted"] else "")
+            + report.tusportal_env(),
             f"machine: {info['nproc']} CPUs ({info['cpu']}), {info['memory_gib']} GiB RAM; "
             f"load average at start {info['loadavg']}",
             f"S3 server: SeaweedFS `weed mini` ({weed_version()}) on loopback, one bucket per server; "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -256,11 +257,33 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("TUSPORTAL_")}
 
 
+PRODUCTION_ENV = ROOT / ".bench" / "venv"
+
+
+def tusportal_binary() -> str:
+    """`tusportal` from an environment with the project's dependencies and none of its dev group,
+    as the Dockerfile installs them (`uv sync --locked --no-dev`), synced here on first use. The
+    dev group adds packages that the server's own dependencies load when they are present
+    (structlog imports rich and greenlet: about 4 MiB of RSS), so a server run from the dev
+    environment is not the server that is deployed. The project is installed editable, so the
+    environment runs this checkout. TUSPORTAL_BENCH_DEV_ENV=1 runs the dev environment instead."""
+    dev = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "tusportal"
+    if os.environ.get("TUSPORTAL_BENCH_DEV_ENV") == "1":
+        return str(dev)
+    uv = shutil.which("uv")
+    if uv is None:
+        raise RuntimeError("uv is needed to build the benchmark's production environment")
+    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(PRODUCTION_ENV)}
+    env.pop("VIRTUAL_ENV", None)
+    subprocess.run(
+        [uv, "sync", "--locked", "--no-dev", "--quiet"], cwd=ROOT, env=env, check=True, timeout=900
+    )
+    return str(PRODUCTION_ENV / "bin" / "tusportal")
+
+
 def make_servers(names: list[str], workdir: Path) -> list[Server]:
     node = node_binary()
-    tusportal = str(Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "tusportal")
-    if not Path(tusportal).exists():
-        tusportal = str(ROOT / ".venv" / "bin" / "tusportal")
+    tusportal = tusportal_binary() if {"tusportal", "tusportal-fsync"} & set(names) else ""
     servers = []
     for name in names:
         port = free_port()
