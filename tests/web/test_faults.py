@@ -61,6 +61,18 @@ def finish_and_verify(location: str, data: bytes) -> None:
     got = httpx.get(location, timeout=30)
     assert got.status_code == 200
     assert hashlib.sha256(got.content).hexdigest() == hashlib.sha256(data).hexdigest()
+    # the running sha256 (fed on the writer's hash lane, kept between PATCHes) must cover exactly
+    # the bytes kept, whatever interrupted the PATCHes before
+    parts = urlsplit(location)
+    feed = httpx.get(
+        f"{parts.scheme}://{parts.netloc}/api/events",
+        params={"type": "tusportal.file.uploaded", "limit": 1000},
+        timeout=30,
+    )
+    assert feed.status_code == 200, feed.text
+    upload_id = parts.path.rstrip("/").rsplit("/", 1)[1]
+    digests = [e["data"]["sha256"] for e in feed.json()["events"] if e["subject"] == upload_id]
+    assert digests == [hashlib.sha256(data).hexdigest()]
 
 
 def test_disconnect_mid_patch_keeps_received_bytes(tus_url: str) -> None:
