@@ -47,6 +47,8 @@ class HashLane:
 
     def feed(self, bufs: list[bytes], size: int) -> None:
         """Queue a batch for hashing after every batch fed before it; never blocks."""
+        if not size:
+            return  # a flush with nothing buffered: no thread hop for it
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
         with self._lock:
