@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import platform
 import statistics
 import subprocess
@@ -12,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 import psutil
+from servers import dev_env
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -200,7 +200,7 @@ def machine(node: str) -> dict:
 
 
 def tusportal_env() -> str:
-    if os.environ.get("TUSPORTAL_BENCH_DEV_ENV") == "1":
+    if dev_env():
         return ", run from the dev environment (TUSPORTAL_BENCH_DEV_ENV=1)"
     return ", run from its production dependencies (uv sync --no-dev, in .bench/venv)"
 

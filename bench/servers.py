@@ -260,6 +260,11 @@ def clean_env() -> dict[str, str]:
 PRODUCTION_ENV = ROOT / ".bench" / "venv"
 
 
+def dev_env() -> bool:
+    """TUSPORTAL_BENCH_DEV_ENV=1: run tusportal from the dev environment (see tusportal_binary)."""
+    return os.environ.get("TUSPORTAL_BENCH_DEV_ENV") == "1"
+
+
 def tusportal_binary() -> str:
     """`tusportal` from an environment with the project's dependencies and none of its dev group,
     as the Dockerfile installs them (`uv sync --locked --no-dev`), synced here on first use. The
@@ -267,9 +272,9 @@ def tusportal_binary() -> str:
     (structlog imports rich and greenlet: about 4 MiB of RSS), so a server run from the dev
     environment is not the server that is deployed. The project is installed editable, so the
     environment runs this checkout. TUSPORTAL_BENCH_DEV_ENV=1 runs the dev environment instead."""
-    dev = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "tusportal"
-    if os.environ.get("TUSPORTAL_BENCH_DEV_ENV") == "1":
-        return str(dev)
+    if dev_env():
+        dev = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "tusportal"
+        return str(dev if dev.exists() else ROOT / ".venv" / "bin" / "tusportal")
     uv = shutil.which("uv")
     if uv is None:
         raise RuntimeError("uv is needed to build the benchmark's production environment")
