@@ -110,8 +110,17 @@ EMBEDDED_SETTINGS = {
     # 1/32 of shared_buffers: 4 MB)
     "wal_buffers": "16MB",
     # how often autovacuum looks (the default is a minute): the pending pieces' table is vacuumed
-    # at every look (migration 0008), so it holds about this long's worth of pieces, not a minute's
-    "autovacuum_naptime": "10s",
+    # at every look (migration 0008), so it holds about this long's worth of pieces. At 10 s the
+    # dead pieces outgrew shared_buffers: 1.5 GiB of 1 MiB PATCHes left a 713 MiB table, and
+    # PostgreSQL wrote about 3.1 GiB of table pages and read 2.5 GiB back for them (pieces that
+    # were already deleted); at 1 s, 158 MiB and 0.2 GiB written, 3 MiB read (docs/s3.md)
+    "autovacuum_naptime": "1s",
+    # room for that table and the uploads' rows with room to spare (the default is 128MB)
+    "shared_buffers": "256MB",
+    # a checkpoint writes every dirty page and makes the next change of each page log a full-page
+    # image; with pieces going through the WAL, the default (1GB) meant one every ~500 MiB of
+    # PATCHes. The WAL may use up to this much disk under sustained load.
+    "max_wal_size": "2GB",
 }
 EMBEDDED_CONF = "tusportal.conf"
 
