@@ -167,6 +167,7 @@ def make_store(settings: Settings, db: Database | None = None) -> LocalStore | S
             prefix=settings.s3_prefix,
             part_size=settings.s3_part_size,
             parts_in_flight=settings.s3_parts_in_flight,
+            payload_checksum=settings.s3_payload_checksum,
         ),
         pieces=PostgresPieceStore(db)
         if db is not None and settings.s3_pending_pieces == "database"

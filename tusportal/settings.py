@@ -39,6 +39,11 @@ class Settings(BaseSettings):
         "database",
         description="Where an unfinished upload's bytes after its last part live: database or bucket",
     )
+    s3_payload_checksum: Literal["crc32", "legacy"] = Field(
+        "crc32",
+        description="How S3 checks every body: crc32 (x-amz-checksum-crc32, unsigned payload) or "
+        "legacy (signed SHA-256 over HTTP, Content-MD5 over HTTPS) for servers without it",
+    )
 
     # HTTP
     host: str = "127.0.0.1"

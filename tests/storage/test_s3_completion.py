@@ -55,10 +55,12 @@ class FailingParts(S3Client):
 
     fail_part: int | None = None
 
-    def upload_part(self, name: str, upload_id: str, number: int, data: bytes) -> str:
+    def upload_part(
+        self, name: str, upload_id: str, number: int, data: bytes, checksum: str | None = None
+    ) -> str:
         if number == self.fail_part:
             raise StorageUnavailable(f"object storage unavailable (upload_part {number}): scripted")
-        return super().upload_part(name, upload_id, number, data)
+        return super().upload_part(name, upload_id, number, data, checksum)
 
 
 def minio_for(s3_server: Any, bucket: str) -> Any:

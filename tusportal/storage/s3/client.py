@@ -11,16 +11,26 @@ uploads whole streams, and resuming a multipart upload across requests and insta
 individual S3 operations. They are pinned by the minio version range in pyproject and exercised by
 the contract suite against a real S3 server.
 
+Payload integrity: a body sent with a CRC-32 (`crc32`, the `x-amz-checksum-crc32` header) goes
+with `UNSIGNED-PAYLOAD` in the signature, as the AWS SDKs send it by default; S3 checks the CRC and
+answers `BadDigest` when the bytes it received differ. Without one, minio signs the payload's
+SHA-256 (HTTP) or sends its Content-MD5 (HTTPS): both hash every byte several times slower than
+a CRC-32 (see docs/s3.md, "Payload checksums").
+
 Methods block: the store calls them from its thread pool, never on the event loop.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import time
+import zlib
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
+from xml.etree.ElementTree import Element, SubElement, tostring
 
 import structlog
 import urllib3
@@ -28,6 +38,7 @@ from minio import Minio
 from minio.datatypes import Part as MinioPart
 from minio.deleteobjects import DeleteObject
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
+from minio.helpers import DictType
 from tenacity import (
     RetryCallState,
     retry_if_exception,
@@ -57,6 +68,8 @@ TRANSIENT_CODES = frozenset(
         "RequestTimeTooSkewed",
         "OperationAborted",
         "XMinioServerNotInitialized",
+        # the body's checksum did not match what S3 received: damaged on the way, worth a resend
+        "BadDigest",
     }
 )
 MISCONFIGURED_CODES = frozenset(
@@ -141,11 +154,41 @@ def http_pool(connections: int, connect_timeout: float, read_timeout: float) -> 
     )
 
 
+CRC32_HEADER = "x-amz-checksum-crc32"
+
+
+def crc32_checksum(data: bytes) -> str:
+    """The body's CRC-32 as S3 takes it: big-endian, base64 (zlib releases the GIL on big data)."""
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
+class ChecksumMinio(Minio):
+    """minio, except that a request carrying a CRC-32 of its body is signed with
+    `UNSIGNED-PAYLOAD` and sent without Content-MD5: S3 checks the CRC, so hashing the body again
+    (SHA-256 for the signature over HTTP, MD5 over HTTPS) would only spend CPU. Every other
+    request is built by minio as it is. `_build_headers` is minio's private hook (pinned minio)."""
+
+    def _build_headers(
+        self, host: str, headers: Any = None, body: bytes | None = None, creds: Any = None
+    ) -> Any:
+        if body and creds and headers and CRC32_HEADER in headers:
+            built, date = super()._build_headers(host, headers, None, creds)
+            built["Content-Length"] = str(len(body))
+            built["x-amz-content-sha256"] = "UNSIGNED-PAYLOAD"
+            return built, date
+        return super()._build_headers(host, headers, body, creds)
+
+
 class S3Client:
-    def __init__(self, minio: Minio, bucket: str, retry: RetryPolicy | None = None):
+    def __init__(self, minio: Minio, bucket: str, retry: RetryPolicy | None = None, *, crc32: bool = False):
+        """`crc32`: send whole objects (PutObject) with their CRC-32 (with a ChecksumMinio, then
+        unsigned). Parts carry one when their multipart upload was created with `crc32`, whatever
+        this says: S3 fixes an upload's algorithm at its creation and wants every part's checksum
+        at CompleteMultipartUpload."""
         self.minio = minio
         self.bucket = bucket
         self.retry = retry or RetryPolicy()
+        self.crc32 = crc32
 
     # --- the retry/translate wrapper ----------------------------------------------------
 
@@ -202,6 +245,8 @@ class S3Client:
 
     def put_object(self, name: str, data: bytes, content_type: str | None = None) -> str:
         headers = {"Content-Type": content_type or "application/octet-stream"}
+        if self.crc32 and data:
+            headers[CRC32_HEADER] = crc32_checksum(data)
 
         def run() -> str:
             result = self.minio._put_object(self.bucket, name, data, headers=dict(headers))
@@ -244,17 +289,29 @@ class S3Client:
             response.close()
             response.release_conn()
 
-    def create_multipart_upload(self, name: str, content_type: str | None = None) -> str:
+    def create_multipart_upload(
+        self, name: str, content_type: str | None = None, *, crc32: bool = False
+    ) -> str:
+        """`crc32`: every part of this upload is sent with its CRC-32 (`upload_part(checksum=)`),
+        and named with it at completion."""
         headers = {"Content-Type": content_type or "application/octet-stream"}
+        if crc32:
+            headers["x-amz-checksum-algorithm"] = "CRC32"
         return self._call(
             "create_multipart_upload",
             lambda: self.minio._create_multipart_upload(self.bucket, name, dict(headers)),
         )
 
-    def upload_part(self, name: str, upload_id: str, number: int, data: bytes) -> str:
+    def upload_part(
+        self, name: str, upload_id: str, number: int, data: bytes, checksum: str | None = None
+    ) -> str:
+        """`checksum`: the part's `crc32_checksum`, for an upload created with `crc32`."""
+        headers = {CRC32_HEADER: checksum} if checksum is not None else None
         return self._call(
             "upload_part",
-            lambda: self.minio._upload_part(self.bucket, name, data, None, upload_id, number),
+            lambda: self.minio._upload_part(
+                self.bucket, name, data, dict(headers) if headers else None, upload_id, number
+            ),
         )
 
     def upload_part_copy(
@@ -272,16 +329,22 @@ class S3Client:
 
         return self._call("upload_part_copy", run)
 
-    def complete_multipart_upload(self, name: str, upload_id: str, parts: list[tuple[int, str]]) -> None:
+    def complete_multipart_upload(
+        self, name: str, upload_id: str, parts: list[tuple[int, str]] | list[tuple[int, str, str | None]]
+    ) -> None:
+        """`parts`: (number, etag) or (number, etag, CRC-32 checksum or None) in order."""
         tries = 0
 
         def run() -> None:
             nonlocal tries
             tries += 1
             try:
-                self.minio._complete_multipart_upload(
-                    self.bucket, name, upload_id, [MinioPart(n, etag) for n, etag in parts]
-                )
+                if any(len(p) > 2 and p[2] is not None for p in parts):
+                    self._complete_with_checksums(name, upload_id, parts)
+                else:
+                    self.minio._complete_multipart_upload(
+                        self.bucket, name, upload_id, [MinioPart(p[0], p[1]) for p in parts]
+                    )
             except S3Error as exc:
                 # a retry after a lost answer finds the upload already completed
                 if exc.code == "NoSuchUpload" and tries > 1 and self._exists(name):
@@ -289,6 +352,27 @@ class S3Client:
                 raise
 
         self._call("complete_multipart_upload", run)
+
+    def _complete_with_checksums(
+        self, name: str, upload_id: str, parts: list[tuple[int, str]] | list[tuple[int, str, str | None]]
+    ) -> None:
+        """CompleteMultipartUpload naming each part's CRC-32 (minio's own leaves them out)."""
+        root = Element("CompleteMultipartUpload")
+        for part in parts:
+            tag = SubElement(root, "Part")
+            SubElement(tag, "PartNumber").text = str(part[0])
+            SubElement(tag, "ETag").text = f'"{part[1]}"'
+            if len(part) > 2 and part[2] is not None:
+                SubElement(tag, "ChecksumCRC32").text = part[2]
+        body = tostring(root)
+        md5 = base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
+        headers: DictType = {"Content-Type": "application/xml", "Content-MD5": md5}
+        response = self.minio._execute(
+            "POST", self.bucket, name, body=body, headers=headers, query_params={"uploadId": upload_id}
+        )
+        # S3 may answer 200 with an error document once it has started to combine the parts
+        if b"<Error>" in response.data[:512]:
+            raise S3Error.fromxml(response)
 
     def abort_multipart_upload(self, name: str, upload_id: str) -> None:
         def run() -> None:
@@ -377,8 +461,8 @@ def minio_client(
     connections: int,
     connect_timeout: float = 5.0,
     read_timeout: float = 60.0,
-) -> Minio:
-    return Minio(
+) -> ChecksumMinio:
+    return ChecksumMinio(
         endpoint,
         access_key=access_key,
         secret_key=secret_key,

@@ -18,8 +18,8 @@ last byte of a small upload may also have written the object directly (`direct`)
 Parts and pieces are named once, uniquely per writer, so a writer that crashed before its state was
 committed leaves only objects that no state references: completion and deletion list and remove
 them. The JSON is compact because it is rewritten at every checkpoint: parts are
-[number, etag, size], pieces [name, start, size] (`size` may be less than the object's length after
-a truncate).
+[number, etag, size] or [number, etag, size, crc32], pieces [name, start, size] (`size` may be less
+than the object's length after a truncate).
 """
 
 from __future__ import annotations
@@ -38,6 +38,10 @@ class Part:
     number: int
     etag: str
     size: int
+    checksum: str | None = None  # CRC-32, base64, in an upload created with `crc32`
+
+    def completion(self) -> tuple[int, str, str | None]:
+        return self.number, self.etag, self.checksum
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class Piece:
 class Layout:
     object: str
     upload_id: str | None = None
+    checksum: str | None = None  # "crc32": the multipart upload was created with CRC-32 checksums
     parts: list[Part] = field(default_factory=list)
     pending: list[Piece] = field(default_factory=list)
     retired: list[Piece] = field(default_factory=list)
@@ -86,8 +91,13 @@ class Layout:
         else:
             if self.upload_id is not None:
                 state["upload_id"] = self.upload_id
+            if self.checksum is not None:
+                state["checksum"] = self.checksum
             if self.parts:
-                state["parts"] = [[p.number, p.etag, p.size] for p in self.parts]
+                state["parts"] = [
+                    [p.number, p.etag, p.size] + ([p.checksum] if p.checksum is not None else [])
+                    for p in self.parts
+                ]
             if self.pending:
                 state["pending"] = [[p.name, p.start, p.size] for p in self.pending]
             if self.direct:
@@ -115,7 +125,8 @@ class Layout:
         return cls(
             object=state["object"],
             upload_id=state.get("upload_id"),
-            parts=[Part(int(n), str(e), int(s)) for n, e, s in state.get("parts", ())],
+            checksum=state.get("checksum"),
+            parts=[_part(p) for p in state.get("parts", ())],
             pending=[Piece(str(n), int(b), int(s)) for n, b, s in state.get("pending", ())],
             retired=[Piece(str(n), int(b), int(s)) for n, b, s in state.get("retired", ())],
             length=state.get("length"),
@@ -124,6 +135,11 @@ class Layout:
             complete=complete,
             object_size=int(state.get("size", 0)) if (direct or complete) else 0,
         )
+
+
+def _part(entry: list[Any]) -> Part:
+    number, etag, size, *rest = entry
+    return Part(int(number), str(etag), int(size), str(rest[0]) if rest else None)
 
 
 def restore_pieces(candidates: list[Piece], start: int, end: int) -> list[Piece] | None:

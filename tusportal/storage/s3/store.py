@@ -33,6 +33,7 @@ from tusportal.storage.s3.client import (
     RetryPolicy,
     S3Client,
     StorageInconsistent,
+    crc32_checksum,
     minio_client,
 )
 from tusportal.storage.s3.layout import Layout, Part, Piece, part_prefix, restore_pieces
@@ -64,6 +65,9 @@ class S3Config:
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    # "crc32": bodies go with their CRC-32 and an unsigned payload; "legacy": minio's SHA-256
+    # signature (HTTP) or Content-MD5 (HTTPS), for S3 implementations without x-amz-checksum-*
+    payload_checksum: str = "crc32"
 
     @property
     def object_prefix(self) -> str:
@@ -97,7 +101,7 @@ class S3Store:
                 connect_timeout=config.connect_timeout,
                 read_timeout=config.read_timeout,
             )
-            client = S3Client(minio, config.bucket, config.retry)
+            client = S3Client(minio, config.bucket, config.retry, crc32=config.payload_checksum == "crc32")
         self.client = client
         self._executor = ThreadPoolExecutor(config.io_threads, thread_name_prefix="tusportal-s3")
         self._s3 = AsyncS3(
@@ -107,6 +111,7 @@ class S3Store:
             part_size=clamp_part_size(config.part_size),
             parts_in_flight=max(1, config.parts_in_flight),
             max_pieces=max(2, config.max_pieces),
+            crc32=config.payload_checksum == "crc32",
         )
 
     # --- names --------------------------------------------------------------------------
@@ -174,6 +179,7 @@ class S3Store:
         return Layout(
             object=layout.object,
             upload_id=layout.upload_id,
+            checksum=layout.checksum,
             parts=kept,
             pending=chain,
             retired=list(retired.values()),
@@ -258,10 +264,12 @@ class S3Store:
                 number = parts[-1].number + 1 if parts else 1
                 datas = await s3.fetch(group)
                 body = await s3.run(joined, datas, [])
-                etag = await s3.run(self.client.upload_part, layout.object, layout.upload_id, number, body)
-                parts.append(Part(number, etag, len(body)))
+                checksum = await s3.run(crc32_checksum, body) if layout.checksum == "crc32" else None
+                upload = self.client.upload_part
+                etag = await s3.run(upload, layout.object, layout.upload_id, number, body, checksum)
+                parts.append(Part(number, etag, len(body), checksum))
             if parts:
-                listed = [(p.number, p.etag) for p in parts]
+                listed = [p.completion() for p in parts]
                 await s3.run(self.client.complete_multipart_upload, layout.object, layout.upload_id, listed)
             else:
                 await s3.run(self.client.put_object, layout.object, b"", layout.content_type)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ from tusportal.storage.base import Hasher, StoreState
 from tusportal.storage.hashlane import HashLane, hash_all
 from tusportal.storage.s3.aio import AsyncS3, joined
 from tusportal.storage.s3.background import BuiltPart
-from tusportal.storage.s3.client import S3Client, StorageInconsistent
+from tusportal.storage.s3.client import S3Client, StorageInconsistent, crc32_checksum
 from tusportal.storage.s3.layout import Layout, Part, Piece, part_prefix
 from tusportal.storage.s3.sizing import part_size
 
@@ -48,6 +49,7 @@ class WriterConfig:
     part_size: int
     parts_in_flight: int
     max_pieces: int = 32
+    crc32: bool = False  # create multipart uploads with CRC-32 checksums (client.py)
 
 
 @dataclass
@@ -61,12 +63,20 @@ class _Outcome:
 
 
 def _upload_part(
-    client: S3Client, name: str, upload_id: str, number: int, pieces: list[bytes], chunks: list[bytes]
-) -> str:
+    client: S3Client,
+    layout: Layout,
+    upload_id: str,
+    number: int,
+    pieces: list[bytes],
+    chunks: list[bytes],
+) -> Part:
+    """Upload the joined bytes as part `number` (with their CRC-32 when the upload has them)."""
     body = joined(pieces, chunks)
     pieces.clear()  # let the chunks go while the part is sent
     chunks.clear()
-    return client.upload_part(name, upload_id, number, body)
+    checksum = crc32_checksum(body) if layout.checksum == "crc32" else None
+    etag = client.upload_part(layout.object, upload_id, number, body, checksum)
+    return Part(number, etag, len(body), checksum)
 
 
 def _put(
@@ -245,12 +255,12 @@ class S3Writer:
             return
         pieces = tuple(layout.pending[:count])
         number = len(layout.parts) + 1
-        s3, name = self._s3, layout.object
+        s3, committed = self._s3, layout.copy()
 
         async def build() -> BuiltPart:
             datas = await s3.fetch(list(pieces))
-            etag = await s3.run(_upload_part, s3.client, name, upload_id, number, datas, [])
-            return BuiltPart(upload_id, Part(number, etag, sum(p.size for p in pieces)), pieces)
+            part = await s3.run(_upload_part, s3.client, committed, upload_id, number, datas, [])
+            return BuiltPart(upload_id, part, pieces)
 
         self._s3.background.start(self._key, build)
 
@@ -353,8 +363,8 @@ class S3Writer:
         datas = await self._s3.fetch(pieces)
         upload_id = await self._upload_id()
         s3 = self._s3
-        etag = await s3.run(_upload_part, s3.client, self._layout.object, upload_id, number, datas, chunks)
-        return _Outcome(parts=[Part(number, etag, size)], retire=pieces)
+        part = await s3.run(_upload_part, s3.client, self._layout, upload_id, number, datas, chunks)
+        return _Outcome(parts=[part], retire=pieces)
 
     async def _direct(self, pieces: list[Piece], chunks: list[bytes], total: int) -> _Outcome:
         datas = await self._s3.fetch(pieces)
@@ -377,13 +387,15 @@ class S3Writer:
     async def _upload_id(self) -> str:
         if self._layout.upload_id is not None:
             return self._layout.upload_id
+        crc32 = self._config.crc32
         if self._mpu is None:
             s3, layout = self._s3, self._layout
-            self._mpu = asyncio.ensure_future(
-                s3.run(s3.client.create_multipart_upload, layout.object, layout.content_type)
-            )
+            create = functools.partial(s3.client.create_multipart_upload, crc32=crc32)
+            self._mpu = asyncio.ensure_future(s3.run(create, layout.object, layout.content_type))
         upload_id = await asyncio.shield(self._mpu)
-        self._layout.upload_id = upload_id  # durable in S3 from now on, whatever happens next
+        # durable in S3 from now on, whatever happens next
+        self._layout.upload_id = upload_id
+        self._layout.checksum = "crc32" if crc32 else None
         return upload_id
 
     def _start_cleanup(self) -> None:

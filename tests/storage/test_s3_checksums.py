@@ -1,0 +1,168 @@
+"""Payload checksums on a real S3 server (SeaweedFS): bodies go with their CRC-32 and an unsigned
+payload, S3 checks it (a wrong one is refused), multipart uploads keep each part's CRC-32 for
+CompleteMultipartUpload, and uploads begun under one setting finish under the other."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import zlib
+
+import pytest
+from minio import Minio
+
+from tusportal.errors import StorageUnavailable
+from tusportal.storage.base import StoreState
+from tusportal.storage.s3 import S3Store
+from tusportal.storage.s3.client import (
+    CRC32_HEADER,
+    ChecksumMinio,
+    RetryPolicy,
+    S3Client,
+    crc32_checksum,
+    minio_client,
+)
+from tusportal.storage.s3.layout import Layout, Part
+from tusportal.storage.s3.sizing import MIB
+
+PART = 5 * MIB
+FAST = RetryPolicy(attempts=2, max_seconds=5, initial_wait=0.01, max_wait=0.01)
+
+
+def test_crc32_checksum_is_the_big_endian_crc_in_base64() -> None:
+    data = b"tusportal"
+    assert crc32_checksum(data) == base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    assert crc32_checksum(b"") == "AAAAAA=="
+
+
+def test_a_body_with_a_crc_is_sent_unsigned_and_without_content_md5() -> None:
+    minio = ChecksumMinio("127.0.0.1:9", access_key="a", secret_key="b", secure=True, region="r")
+    creds = minio._provider.retrieve() if minio._provider else None
+    body = os.urandom(1000)
+    headers, _ = minio._build_headers("h", {CRC32_HEADER: crc32_checksum(body)}, body, creds)
+    assert headers["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"
+    assert headers["Content-Length"] == "1000"
+    assert "Content-MD5" not in headers
+    # without a CRC, minio decides as it always did (over HTTPS: unsigned with Content-MD5)
+    plain, _ = minio._build_headers("h", {}, body, creds)
+    assert plain["x-amz-content-sha256"] == "UNSIGNED-PAYLOAD"
+    assert plain["Content-MD5"] == base64.b64encode(hashlib.md5(body).digest()).decode()
+    http = ChecksumMinio("127.0.0.1:9", access_key="a", secret_key="b", secure=False, region="r")
+    signed, _ = http._build_headers("h", {}, body, creds)
+    assert signed["x-amz-content-sha256"] == hashlib.sha256(body).hexdigest()
+
+
+def test_layout_keeps_the_upload_checksum_and_each_part_crc_and_reads_old_states() -> None:
+    layout = Layout(object="o", upload_id="u", checksum="crc32", parts=[Part(1, "e", PART, "AAAAAA==")])
+    state = layout.to_state()
+    assert state["checksum"] == "crc32" and state["parts"] == [[1, "e", PART, "AAAAAA=="]]
+    assert Layout.from_state(state, "o") == layout
+    old = {"v": 1, "object": "o", "upload_id": "u", "parts": [[1, "e", PART]]}
+    parsed = Layout.from_state(old, "o")
+    assert parsed.checksum is None and parsed.parts == [Part(1, "e", PART)]
+    assert parsed.to_state() == old
+
+
+def s3_client(s3_server, bucket: str, *, crc32: bool) -> S3Client:
+    config = s3_server.config(bucket)
+    minio = minio_client(
+        config.endpoint,
+        config.access_key,
+        config.secret_key,
+        region=config.region,
+        secure=False,
+        connections=4,
+    )
+    return S3Client(minio, bucket, FAST, crc32=crc32)
+
+
+def test_s3_refuses_a_body_whose_crc_does_not_match(s3_server, s3_bucket) -> None:
+    """The CRC we send is the one S3 checks: a wrong one is refused, for objects and parts."""
+    client = s3_client(s3_server, s3_bucket, crc32=True)
+    data = os.urandom(PART)
+    upload_id = client.create_multipart_upload("m", None, crc32=True)
+    with pytest.raises(StorageUnavailable):
+        client.upload_part("m", upload_id, 1, data, crc32_checksum(data + b"x"))
+    etag = client.upload_part("m", upload_id, 1, data, crc32_checksum(data))
+    client.complete_multipart_upload("m", upload_id, [(1, etag, crc32_checksum(data))])
+    assert s3_server.minio().get_object(s3_bucket, "m").read() == data
+
+    class WrongCrc(ChecksumMinio):
+        def _build_headers(self, host, headers=None, body=None, creds=None):  # type: ignore[no-untyped-def]
+            if headers and CRC32_HEADER in headers:
+                headers[CRC32_HEADER] = crc32_checksum(b"something else")
+            return super()._build_headers(host, headers, body, creds)
+
+    wrong = s3_client(s3_server, s3_bucket, crc32=True)
+    wrong.minio.__class__ = WrongCrc
+    with pytest.raises(StorageUnavailable):
+        wrong.put_object("o", data)
+    assert "o" not in s3_server.objects(s3_bucket)
+
+
+def test_completion_of_a_crc32_upload_needs_every_part_crc(s3_server, s3_bucket) -> None:
+    client = s3_client(s3_server, s3_bucket, crc32=True)
+    data = os.urandom(PART)
+    upload_id = client.create_multipart_upload("n", None, crc32=True)
+    etag = client.upload_part("n", upload_id, 1, data, crc32_checksum(data))
+    with pytest.raises(StorageUnavailable):
+        client.complete_multipart_upload("n", upload_id, [(1, etag, None)])
+    client.complete_multipart_upload("n", upload_id, [(1, etag, crc32_checksum(data))])
+    assert s3_server.minio().get_object(s3_bucket, "n").read() == data
+
+
+async def append(store: S3Store, key: str, offset: int, data: bytes, state: StoreState | None):
+    writer = store.writer(key, offset, None, state)
+    try:
+        for i in range(0, len(data), 256 * 1024):
+            await writer.write(data[i : i + 256 * 1024])
+        await writer.flush()
+    finally:
+        await writer.close()
+    return writer.state
+
+
+@pytest.mark.parametrize(("first", "then"), [("crc32", "legacy"), ("legacy", "crc32"), ("crc32", "crc32")])
+async def test_an_upload_begun_under_one_setting_finishes_under_the_other(
+    s3_server, s3_bucket, first: str, then: str
+) -> None:
+    """An instance upgraded (or configured) to another setting continues uploads it finds: the
+    multipart upload's own algorithm decides what its parts carry."""
+    stores = [
+        S3Store(s3_server.config(s3_bucket, prefix="up", part_size=PART, payload_checksum=setting))
+        for setting in (first, then)
+    ]
+    try:
+        data = os.urandom(2 * PART + 12345)
+        state = await append(stores[0], "k", 0, data[: PART + 1000], None)
+        assert state is not None
+        layout = Layout.from_state(state, "up/k")
+        assert layout.checksum == ("crc32" if first == "crc32" else None)
+        assert all((p.checksum is not None) == (first == "crc32") for p in layout.parts)
+        assert layout.parts
+        state = await append(stores[1], "k", PART + 1000, data[PART + 1000 :], state)
+        layout = Layout.from_state(state, "up/k")
+        assert all((p.checksum is not None) == (first == "crc32") for p in layout.parts)
+        state = await stores[1].make_durable("k", state)
+        assert s3_server.minio().get_object(s3_bucket, "up/k").read() == data
+        assert s3_server.multipart_uploads(s3_bucket) == []
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_plain_minio_client_still_sends_the_crc(s3_server, s3_bucket) -> None:
+    """S3Client with minio's own class (tests, other callers): the CRC goes along with the signed
+    payload hash, and S3 checks both."""
+    config = s3_server.config(s3_bucket)
+    minio = Minio(
+        config.endpoint,
+        access_key=config.access_key,
+        secret_key=config.secret_key,
+        secure=False,
+        region=config.region,
+    )
+    client = S3Client(minio, s3_bucket, FAST, crc32=True)
+    client.put_object("p", b"abc")
+    assert s3_server.minio().get_object(s3_bucket, "p").read() == b"abc"
