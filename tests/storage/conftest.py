@@ -29,6 +29,7 @@ import pytest
 
 from tusportal.storage.base import Hasher, StoreState
 from tusportal.storage.s3 import S3Config, S3Store
+from tusportal.storage.s3.client import minio_client
 
 ACCESS_KEY = "tusportal-test"
 SECRET_KEY = "tusportal-test-secret-" + "x" * 16
@@ -110,6 +111,18 @@ class S3Server:
         }
         values.update(overrides)
         return S3Config(**values)
+
+    def store_minio(self, bucket: str, connections: int = 8) -> Any:
+        """The minio client the store itself would make for `bucket` (client.minio_client)."""
+        config = self.config(bucket)
+        return minio_client(
+            config.endpoint,
+            config.access_key,
+            config.secret_key,
+            region=config.region,
+            secure=False,
+            connections=connections,
+        )
 
     def env(self, bucket: str) -> dict[str, str]:
         """The settings a `tusportal serve` process needs to use this server."""

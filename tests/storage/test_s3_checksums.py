@@ -21,7 +21,6 @@ from tusportal.storage.s3.client import (
     RetryPolicy,
     S3Client,
     crc32_checksum,
-    minio_client,
 )
 from tusportal.storage.s3.layout import Layout, Part
 from tusportal.storage.s3.sizing import MIB
@@ -65,16 +64,7 @@ def test_layout_keeps_the_upload_checksum_and_each_part_crc_and_reads_old_states
 
 
 def s3_client(s3_server, bucket: str, *, crc32: bool) -> S3Client:
-    config = s3_server.config(bucket)
-    minio = minio_client(
-        config.endpoint,
-        config.access_key,
-        config.secret_key,
-        region=config.region,
-        secure=False,
-        connections=4,
-    )
-    return S3Client(minio, bucket, FAST, crc32=crc32)
+    return S3Client(s3_server.store_minio(bucket), bucket, FAST, crc32=crc32)
 
 
 def test_s3_refuses_a_body_whose_crc_does_not_match(s3_server, s3_bucket) -> None:

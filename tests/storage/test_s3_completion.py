@@ -25,7 +25,7 @@ from tusportal.state.pieces import PostgresPieceStore
 from tusportal.state.uploads import UploadRepository
 from tusportal.storage.base import StoreState
 from tusportal.storage.s3 import S3Config, S3Store
-from tusportal.storage.s3.client import MultipartUploadMissing, S3Client, minio_client
+from tusportal.storage.s3.client import MultipartUploadMissing, S3Client
 from tusportal.storage.s3.sizing import MIB
 
 PART = 5 * MIB
@@ -61,18 +61,6 @@ class FailingParts(S3Client):
         if number == self.fail_part:
             raise StorageUnavailable(f"object storage unavailable (upload_part {number}): scripted")
         return super().upload_part(name, upload_id, number, data, checksum)
-
-
-def minio_for(s3_server: Any, bucket: str) -> Any:
-    config = s3_server.config(bucket)
-    return minio_client(
-        config.endpoint,
-        config.access_key,
-        config.secret_key,
-        region=config.region,
-        secure=False,
-        connections=8,
-    )
 
 
 async def chunks(data: bytes, size: int = 256 * 1024) -> AsyncIterator[bytes]:
@@ -188,7 +176,7 @@ async def test_completion_still_fails_when_the_object_was_never_made(make_s3_sto
 async def test_failed_part_mid_stream_gives_503_and_the_upload_resumes(
     service_on_s3, s3_server, s3_bucket
 ) -> None:
-    client = FailingParts(minio_for(s3_server, s3_bucket), s3_bucket)
+    client = FailingParts(s3_server.store_minio(s3_bucket), s3_bucket)
     client.fail_part = 3
     service = await service_on_s3(S3Store, client)
     data = os.urandom(6 * PART + 123)
@@ -233,7 +221,7 @@ class CountingLists(S3Client):
 async def test_completion_sweeps_unless_a_new_object_was_put_whole(
     service_on_s3, s3_server, s3_bucket, sizes: list[int], lists: int
 ) -> None:
-    service = await service_on_s3(S3Store, CountingLists(minio_for(s3_server, s3_bucket), s3_bucket))
+    service = await service_on_s3(S3Store, CountingLists(s3_server.store_minio(s3_bucket), s3_bucket))
     data = os.urandom(sum(sizes))
     CountingLists.lists = 0
     upload = await service.create(
