@@ -156,3 +156,117 @@ def test_a_plain_minio_client_still_sends_the_crc(s3_server, s3_bucket) -> None:
     client = S3Client(minio, s3_bucket, FAST, crc32=True)
     client.put_object("p", b"abc")
     assert s3_server.minio().get_object(s3_bucket, "p").read() == b"abc"
+
+
+# --- a provider that does not know the checksum headers -------------------------------------------
+
+REFUSAL = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>InvalidArgument</Code>'
+    b"<Message>Unsupported header 'x-amz-checksum-crc32' received for this API call.</Message>"
+    b"</Error>"
+)
+
+
+class RefusingProxy:
+    """An S3 endpoint that answers like Backblaze B2 (400 InvalidArgument "Unsupported header") to
+    any request carrying an `x-amz-checksum-*` header, and passes every other request to the real
+    S3 server unchanged (the Host header too, so the signatures still hold)."""
+
+    def __init__(self, upstream: str):
+        import http.server
+        import threading
+
+        import urllib3
+
+        pool = urllib3.PoolManager(retries=False)
+        self.refused: list[str] = []
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _relay(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if any(k.lower().startswith("x-amz-checksum") for k in self.headers):
+                    proxy.refused.append(f"{self.command} {self.path}")
+                    self.send_response(400)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(REFUSAL)))
+                    self.end_headers()
+                    self.wfile.write(REFUSAL)
+                    return
+                response = pool.request(
+                    self.command,
+                    f"http://{upstream}{self.path}",
+                    body=body or None,
+                    headers=dict(self.headers),
+                    redirect=False,
+                )
+                self.send_response(response.status)
+                for key, value in response.headers.items():
+                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(response.data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(response.data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _relay
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+async def test_a_provider_refusing_checksum_headers_gets_none_from_then_on(s3_server, s3_bucket) -> None:
+    """The first refusal (here of CreateMultipartUpload's algorithm) switches the client to
+    minio's own payload signing for good; uploads and small objects still land whole."""
+    proxy = RefusingProxy(s3_server.endpoint)
+    store = S3Store(s3_server.config(s3_bucket, endpoint=proxy.endpoint, prefix="up", part_size=PART))
+    try:
+        assert store.client.crc32
+        data = os.urandom(2 * PART + 777)
+        state = await append(store, "big", 0, data, None)
+        layout = Layout.from_state(state, "up/big")
+        assert layout.upload_id and layout.checksum is None
+        assert layout.parts and all(p.checksum is None for p in layout.parts)
+        assert not store.client.crc32
+        assert len(proxy.refused) == 1 and "uploads" in proxy.refused[0]
+        state = await store.make_durable("big", state)
+        assert s3_server.minio().get_object(s3_bucket, "up/big").read() == data
+        small = os.urandom(1000)
+        state = store.describe("small", None, length=len(small))
+        state = await append(store, "small", 0, small, state)
+        await store.make_durable("small", state)
+        assert s3_server.minio().get_object(s3_bucket, "up/small").read() == small
+        assert len(proxy.refused) == 1  # nothing carried a checksum header again
+    finally:
+        store.close()
+        proxy.close()
+
+
+def test_a_put_refused_for_its_crc_is_sent_again_without(s3_server, s3_bucket) -> None:
+    proxy = RefusingProxy(s3_server.endpoint)
+    try:
+        client = s3_client(s3_server, s3_bucket, crc32=True)
+        client.minio = ChecksumMinio(
+            proxy.endpoint,
+            access_key=s3_server.access_key,
+            secret_key=s3_server.secret_key,
+            secure=False,
+            region=s3_server.region,
+        )
+        client.put_object("o", b"abc")
+        assert proxy.refused == [f"PUT /{s3_bucket}/o"]
+        assert not client.crc32
+        assert s3_server.minio().get_object(s3_bucket, "o").read() == b"abc"
+    finally:
+        proxy.close()

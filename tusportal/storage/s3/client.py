@@ -15,7 +15,9 @@ Payload integrity: a body sent with a CRC-32 (`crc32`, the `x-amz-checksum-crc32
 with `UNSIGNED-PAYLOAD` in the signature, as the AWS SDKs send it by default; S3 checks the CRC and
 answers `BadDigest` when the bytes it received differ. Without one, minio signs the payload's
 SHA-256 (HTTP) or sends its Content-MD5 (HTTPS): both hash every byte several times slower than
-a CRC-32 (see docs/s3.md, "Payload checksums").
+a CRC-32 (see docs/s3.md, "Payload checksums"). A provider that refuses the checksum headers
+(Backblaze B2 answers `InvalidArgument: Unsupported header ...`) is noticed at the first refusal:
+the request is sent again without them, and the client sends none from then on.
 
 Methods block: the store calls them from its thread pool, never on the event loop.
 """
@@ -163,6 +165,15 @@ def crc32_checksum(data: bytes) -> str:
     return base64.b64encode(zlib_ng.crc32(data).to_bytes(4, "big")).decode()
 
 
+def _refuses_checksums(exc: BaseException) -> bool:
+    """Does S3 refuse the request because it does not know an `x-amz-checksum-*` header?"""
+    return (
+        isinstance(exc, S3Error)
+        and exc.code in ("InvalidArgument", "NotImplemented")
+        and "checksum" in (exc.message or "").lower()
+    )
+
+
 class ChecksumMinio(Minio):
     """minio, except that a request carrying a CRC-32 of its body is signed with
     `UNSIGNED-PAYLOAD` and sent without Content-MD5: S3 checks the CRC, so hashing the body again
@@ -244,13 +255,32 @@ class S3Client:
     def bucket_reachable(self) -> bool:
         return self._call("bucket_exists", lambda: self.minio.bucket_exists(self.bucket))
 
+    def _checksums_refused(self, operation: str, exc: S3Error) -> None:
+        """The provider does not take checksum headers: send none from now on (this process)."""
+        if self.crc32:
+            self.crc32 = False
+            log.warning(
+                "s3_checksums_unsupported",
+                operation=operation,
+                error=f"{exc.code}: {exc.message}",
+                hint="sending bodies without x-amz-checksum-crc32 from now on; "
+                "TUSPORTAL_S3_PAYLOAD_CHECKSUM=legacy says so from the start",
+            )
+
     def put_object(self, name: str, data: bytes, content_type: str | None = None) -> str:
         headers = {"Content-Type": content_type or "application/octet-stream"}
-        if self.crc32 and data:
-            headers[CRC32_HEADER] = crc32_checksum(data)
 
         def run() -> str:
-            result = self.minio._put_object(self.bucket, name, data, headers=dict(headers))
+            sent = dict(headers)
+            if self.crc32 and data:
+                sent[CRC32_HEADER] = crc32_checksum(data)
+            try:
+                result = self.minio._put_object(self.bucket, name, data, headers=dict(sent))
+            except S3Error as exc:
+                if CRC32_HEADER not in sent or not _refuses_checksums(exc):
+                    raise
+                self._checksums_refused("put_object", exc)
+                result = self.minio._put_object(self.bucket, name, data, headers=dict(headers))
             return str(result.etag)
 
         return self._call("put_object", run)
@@ -302,6 +332,21 @@ class S3Client:
             "create_multipart_upload",
             lambda: self.minio._create_multipart_upload(self.bucket, name, dict(headers)),
         )
+
+    def start_multipart_upload(self, name: str, content_type: str | None = None) -> tuple[str, str | None]:
+        """A multipart upload for the store's writers: (upload id, "crc32" when its parts carry
+        CRC-32 checksums, else None), with CRC-32 unless the client sends none or the provider
+        refuses the algorithm (then it is created without, and the client sends none from now on)."""
+        if not self.crc32:
+            return self.create_multipart_upload(name, content_type), None
+        try:
+            return self.create_multipart_upload(name, content_type, crc32=True), "crc32"
+        except StorageUnavailable as exc:
+            refused = exc.__cause__
+            if not isinstance(refused, S3Error) or not _refuses_checksums(refused):
+                raise
+            self._checksums_refused("create_multipart_upload", refused)
+        return self.create_multipart_upload(name, content_type), None
 
     def upload_part(
         self, name: str, upload_id: str, number: int, data: bytes, checksum: str | None = None

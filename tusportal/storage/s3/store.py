@@ -111,7 +111,6 @@ class S3Store:
             part_size=clamp_part_size(config.part_size),
             parts_in_flight=max(1, config.parts_in_flight),
             max_pieces=max(2, config.max_pieces),
-            crc32=config.payload_checksum == "crc32",
         )
 
     # --- names --------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -49,7 +48,6 @@ class WriterConfig:
     part_size: int
     parts_in_flight: int
     max_pieces: int = 32
-    crc32: bool = False  # create multipart uploads with CRC-32 checksums (client.py)
 
 
 @dataclass
@@ -117,7 +115,7 @@ class S3Writer:
         self._settled = False  # whether a background part under way was waited for
         self._cleanup: asyncio.Task[None] | None = None
         self._tasks: deque[asyncio.Task[_Outcome]] = deque()
-        self._mpu: asyncio.Task[str] | None = None
+        self._mpu: asyncio.Task[tuple[str, str | None]] | None = None
         self._number = len(layout.parts) + 1  # of the next part to cut
         self._cut_end = layout.parts_end  # bytes given to parts, done or in flight
         self._free = list(layout.pending)  # pieces no part in flight has taken
@@ -387,15 +385,14 @@ class S3Writer:
     async def _upload_id(self) -> str:
         if self._layout.upload_id is not None:
             return self._layout.upload_id
-        crc32 = self._config.crc32
         if self._mpu is None:
             s3, layout = self._s3, self._layout
-            create = functools.partial(s3.client.create_multipart_upload, crc32=crc32)
-            self._mpu = asyncio.ensure_future(s3.run(create, layout.object, layout.content_type))
-        upload_id = await asyncio.shield(self._mpu)
+            start = s3.client.start_multipart_upload
+            self._mpu = asyncio.ensure_future(s3.run(start, layout.object, layout.content_type))
+        upload_id, checksum = await asyncio.shield(self._mpu)
         # durable in S3 from now on, whatever happens next
         self._layout.upload_id = upload_id
-        self._layout.checksum = "crc32" if crc32 else None
+        self._layout.checksum = checksum
         return upload_id
 
     def _start_cleanup(self) -> None:
