@@ -160,6 +160,11 @@ def _start_weed(root: Path) -> tuple[subprocess.Popen[bytes], S3Server]:
         "-master.telemetry=false",
         f"-volume.port={volume}",
         f"-volume.port.grpc={volume_grpc}",
+        # every bucket takes volumes of its own, and by default `weed mini` allows as many 1 GiB
+        # volumes as the free disk holds: a session's ~60 buckets ran out of them on a disk with
+        # 55 GB free. Volume files are sparse, so many small ones cost nothing up front.
+        "-volume.max=2000",
+        "-master.volumeSizeLimitMB=64",
         f"-filer.port={filer}",
         f"-filer.port.grpc={filer_grpc}",
         f"-s3.port={s3}",
