@@ -17,8 +17,8 @@ from typing import TypeVar
 from tusportal.storage.base import PieceStore
 from tusportal.storage.s3.background import BackgroundParts
 from tusportal.storage.s3.cache import PieceCache
-from tusportal.storage.s3.client import ObjectMissing, S3Client, StorageInconsistent
-from tusportal.storage.s3.layout import Piece
+from tusportal.storage.s3.client import ObjectMissing, S3Client, StorageInconsistent, crc32_checksum
+from tusportal.storage.s3.layout import Part, Piece
 
 T = TypeVar("T")
 
@@ -115,3 +115,22 @@ def joined(pieces: list[bytes], chunks: list[bytes]) -> bytes:
     if not pieces and len(chunks) == 1:
         return bytes(chunks[0])
     return b"".join([*pieces, *chunks])
+
+
+def upload_joined_part(
+    client: S3Client,
+    name: str,
+    upload_id: str,
+    number: int,
+    pieces: list[bytes],
+    chunks: list[bytes],
+    crc32: bool,
+) -> Part:
+    """Join the bytes and upload them as part `number`, with their CRC-32 when the multipart upload
+    was created with CRC-32 checksums (`Layout.checksum`). Blocks: run it on the store's threads."""
+    body = joined(pieces, chunks)
+    pieces.clear()  # let the chunks go while the part is sent
+    chunks.clear()
+    checksum = crc32_checksum(body) if crc32 else None
+    etag = client.upload_part(name, upload_id, number, body, checksum)
+    return Part(number, etag, len(body), checksum)

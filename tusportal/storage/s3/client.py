@@ -325,9 +325,7 @@ class S3Client:
     ) -> str:
         """`crc32`: every part of this upload is sent with its CRC-32 (`upload_part(checksum=)`),
         and named with it at completion."""
-        headers = {"Content-Type": content_type or "application/octet-stream"}
-        if crc32:
-            headers["x-amz-checksum-algorithm"] = "CRC32"
+        headers = self._multipart_headers(content_type, crc32)
         return self._call(
             "create_multipart_upload",
             lambda: self.minio._create_multipart_upload(self.bucket, name, dict(headers)),
@@ -337,16 +335,26 @@ class S3Client:
         """A multipart upload for the store's writers: (upload id, "crc32" when its parts carry
         CRC-32 checksums, else None), with CRC-32 unless the client sends none or the provider
         refuses the algorithm (then it is created without, and the client sends none from now on)."""
-        if not self.crc32:
-            return self.create_multipart_upload(name, content_type), None
-        try:
-            return self.create_multipart_upload(name, content_type, crc32=True), "crc32"
-        except StorageUnavailable as exc:
-            refused = exc.__cause__
-            if not isinstance(refused, S3Error) or not _refuses_checksums(refused):
-                raise
-            self._checksums_refused("create_multipart_upload", refused)
-        return self.create_multipart_upload(name, content_type), None
+
+        def run() -> tuple[str, str | None]:
+            create = self.minio._create_multipart_upload
+            if self.crc32:
+                try:
+                    return create(self.bucket, name, self._multipart_headers(content_type, True)), "crc32"
+                except S3Error as exc:
+                    if not _refuses_checksums(exc):
+                        raise
+                    self._checksums_refused("create_multipart_upload", exc)
+            return create(self.bucket, name, self._multipart_headers(content_type, False)), None
+
+        return self._call("create_multipart_upload", run)
+
+    @staticmethod
+    def _multipart_headers(content_type: str | None, crc32: bool) -> DictType:
+        headers: DictType = {"Content-Type": content_type or "application/octet-stream"}
+        if crc32:
+            headers["x-amz-checksum-algorithm"] = "CRC32"
+        return headers
 
     def upload_part(
         self, name: str, upload_id: str, number: int, data: bytes, checksum: str | None = None

@@ -25,7 +25,7 @@ import structlog
 
 from tusportal.errors import StorageUnavailable
 from tusportal.storage.base import Hasher, PieceStore, StoreState
-from tusportal.storage.s3.aio import AsyncS3, joined
+from tusportal.storage.s3.aio import AsyncS3, joined, upload_joined_part
 from tusportal.storage.s3.cache import PieceCache
 from tusportal.storage.s3.client import (
     MultipartUploadMissing,
@@ -33,7 +33,6 @@ from tusportal.storage.s3.client import (
     RetryPolicy,
     S3Client,
     StorageInconsistent,
-    crc32_checksum,
     minio_client,
 )
 from tusportal.storage.s3.layout import Layout, Part, Piece, part_prefix, restore_pieces
@@ -257,19 +256,19 @@ class S3Store:
         s3 = self._s3
         if layout.direct:
             return
-        if layout.upload_id is not None:
+        if (upload_id := layout.upload_id) is not None:
             parts = list(layout.parts)
+            crc32 = layout.checksum == "crc32"
             for group in self._last_parts(layout):
                 number = parts[-1].number + 1 if parts else 1
                 datas = await s3.fetch(group)
-                body = await s3.run(joined, datas, [])
-                checksum = await s3.run(crc32_checksum, body) if layout.checksum == "crc32" else None
-                upload = self.client.upload_part
-                etag = await s3.run(upload, layout.object, layout.upload_id, number, body, checksum)
-                parts.append(Part(number, etag, len(body), checksum))
+                upload = upload_joined_part
+                parts.append(
+                    await s3.run(upload, self.client, layout.object, upload_id, number, datas, [], crc32)
+                )
             if parts:
                 listed = [p.completion() for p in parts]
-                await s3.run(self.client.complete_multipart_upload, layout.object, layout.upload_id, listed)
+                await s3.run(self.client.complete_multipart_upload, layout.object, upload_id, listed)
             else:
                 await s3.run(self.client.put_object, layout.object, b"", layout.content_type)
             return

@@ -31,9 +31,9 @@ import structlog
 
 from tusportal.storage.base import Hasher, StoreState
 from tusportal.storage.hashlane import HashLane, hash_all
-from tusportal.storage.s3.aio import AsyncS3, joined
+from tusportal.storage.s3.aio import AsyncS3, joined, upload_joined_part
 from tusportal.storage.s3.background import BuiltPart
-from tusportal.storage.s3.client import S3Client, StorageInconsistent, crc32_checksum
+from tusportal.storage.s3.client import S3Client, StorageInconsistent
 from tusportal.storage.s3.layout import Layout, Part, Piece, part_prefix
 from tusportal.storage.s3.sizing import part_size
 
@@ -58,23 +58,6 @@ class _Outcome:
     pieces: list[Piece] = field(default_factory=list)
     retire: list[Piece] = field(default_factory=list)
     direct_size: int | None = None
-
-
-def _upload_part(
-    client: S3Client,
-    layout: Layout,
-    upload_id: str,
-    number: int,
-    pieces: list[bytes],
-    chunks: list[bytes],
-) -> Part:
-    """Upload the joined bytes as part `number` (with their CRC-32 when the upload has them)."""
-    body = joined(pieces, chunks)
-    pieces.clear()  # let the chunks go while the part is sent
-    chunks.clear()
-    checksum = crc32_checksum(body) if layout.checksum == "crc32" else None
-    etag = client.upload_part(layout.object, upload_id, number, body, checksum)
-    return Part(number, etag, len(body), checksum)
 
 
 def _put(
@@ -253,11 +236,11 @@ class S3Writer:
             return
         pieces = tuple(layout.pending[:count])
         number = len(layout.parts) + 1
-        s3, committed = self._s3, layout.copy()
+        s3, name, crc32 = self._s3, layout.object, layout.checksum == "crc32"
 
         async def build() -> BuiltPart:
             datas = await s3.fetch(list(pieces))
-            part = await s3.run(_upload_part, s3.client, committed, upload_id, number, datas, [])
+            part = await s3.run(upload_joined_part, s3.client, name, upload_id, number, datas, [], crc32)
             return BuiltPart(upload_id, part, pieces)
 
         self._s3.background.start(self._key, build)
@@ -361,7 +344,8 @@ class S3Writer:
         datas = await self._s3.fetch(pieces)
         upload_id = await self._upload_id()
         s3 = self._s3
-        part = await s3.run(_upload_part, s3.client, self._layout, upload_id, number, datas, chunks)
+        name, crc32 = self._layout.object, self._layout.checksum == "crc32"
+        part = await s3.run(upload_joined_part, s3.client, name, upload_id, number, datas, chunks, crc32)
         return _Outcome(parts=[part], retire=pieces)
 
     async def _direct(self, pieces: list[Piece], chunks: list[bytes], total: int) -> _Outcome:
