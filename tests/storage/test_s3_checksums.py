@@ -11,9 +11,9 @@ import zlib
 
 import pytest
 from minio import Minio
+from s3_support import append
 
 from tusportal.errors import StorageUnavailable
-from tusportal.storage.base import StoreState
 from tusportal.storage.s3 import S3Store
 from tusportal.storage.s3.client import (
     CRC32_HEADER,
@@ -102,17 +102,6 @@ def test_completion_of_a_crc32_upload_needs_every_part_crc(s3_server, s3_bucket)
     assert s3_server.minio().get_object(s3_bucket, "n").read() == data
 
 
-async def append(store: S3Store, key: str, offset: int, data: bytes, state: StoreState | None):
-    writer = store.writer(key, offset, None, state)
-    try:
-        for i in range(0, len(data), 256 * 1024):
-            await writer.write(data[i : i + 256 * 1024])
-        await writer.flush()
-    finally:
-        await writer.close()
-    return writer.state
-
-
 @pytest.mark.parametrize(("first", "then"), [("crc32", "legacy"), ("legacy", "crc32"), ("crc32", "crc32")])
 async def test_an_upload_begun_under_one_setting_finishes_under_the_other(
     s3_server, s3_bucket, first: str, then: str
@@ -125,13 +114,13 @@ async def test_an_upload_begun_under_one_setting_finishes_under_the_other(
     ]
     try:
         data = os.urandom(2 * PART + 12345)
-        state = await append(stores[0], "k", 0, data[: PART + 1000], None)
+        _, state = await append(stores[0], "k", 0, data[: PART + 1000], None)
         assert state is not None
         layout = Layout.from_state(state, "up/k")
         assert layout.checksum == ("crc32" if first == "crc32" else None)
         assert all((p.checksum is not None) == (first == "crc32") for p in layout.parts)
         assert layout.parts
-        state = await append(stores[1], "k", PART + 1000, data[PART + 1000 :], state)
+        _, state = await append(stores[1], "k", PART + 1000, data[PART + 1000 :], state)
         layout = Layout.from_state(state, "up/k")
         assert all((p.checksum is not None) == (first == "crc32") for p in layout.parts)
         state = await stores[1].make_durable("k", state)
@@ -234,7 +223,7 @@ async def test_a_provider_refusing_checksum_headers_gets_none_from_then_on(s3_se
     try:
         assert store.client.crc32
         data = os.urandom(2 * PART + 777)
-        state = await append(store, "big", 0, data, None)
+        _, state = await append(store, "big", 0, data, None)
         layout = Layout.from_state(state, "up/big")
         assert layout.upload_id and layout.checksum is None
         assert layout.parts and all(p.checksum is None for p in layout.parts)
@@ -244,7 +233,7 @@ async def test_a_provider_refusing_checksum_headers_gets_none_from_then_on(s3_se
         assert s3_server.minio().get_object(s3_bucket, "up/big").read() == data
         small = os.urandom(1000)
         state = store.describe("small", None, length=len(small))
-        state = await append(store, "small", 0, small, state)
+        _, state = await append(store, "small", 0, small, state)
         await store.make_durable("small", state)
         assert s3_server.minio().get_object(s3_bucket, "up/small").read() == small
         assert len(proxy.refused) == 1  # nothing carried a checksum header again

@@ -10,6 +10,7 @@ import random
 from collections.abc import AsyncIterator
 
 import pytest
+from s3_support import append
 
 from tusportal.state import migrations
 from tusportal.state.db import Database
@@ -60,19 +61,6 @@ async def make_store(request, s3_server, s3_bucket, postgres) -> AsyncIterator[S
         store.close()
     if db is not None:
         await db.close()
-
-
-async def append(
-    store: S3Store, key: str, offset: int, data: bytes, state: StoreState | None, chunk: int = 256 * 1024
-) -> tuple[int, StoreState | None]:
-    writer = store.writer(key, offset, None, state)
-    try:
-        for i in range(0, len(data), chunk):
-            await writer.write(data[i : i + chunk])
-        written = await writer.flush()
-    finally:
-        await writer.close()
-    return written, writer.state
 
 
 async def read_all(store: S3Store, key: str, state: StoreState | None) -> bytes:
